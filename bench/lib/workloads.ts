@@ -1,0 +1,148 @@
+// Workload definitions and one measured round per (workload, proxy).
+import type { Child } from "./procs.ts";
+import { httpGet } from "./procs.ts";
+import type { HttpRound, HttpWorkload, ProxyName, TunnelRound, TunnelWorkload, Workload } from "./report.ts";
+import type { Options, WorkloadName } from "./options.ts";
+import { sampleRss } from "./rss.ts";
+import { runTunnel } from "./tunnel.ts";
+import { runWrk } from "./wrk.ts";
+
+export interface ProxyTarget {
+  readonly name: ProxyName;
+  /** HTTP proxy process + port (reverse/forward workloads). */
+  readonly http: { readonly child: Child; readonly port: number };
+  /** CONNECT endpoint (the raw net baseline for "baseline", Gatehouse itself otherwise). */
+  readonly tunnel: { readonly child: Child; readonly port: number } | undefined;
+}
+
+export interface Env {
+  readonly options: Options;
+  readonly originPort: number;
+  readonly sinkPort: number | undefined;
+  readonly scripts: { readonly reverse: string; readonly forward: string };
+  readonly logDir: string;
+}
+
+const emptyRuns = <R>(): Record<ProxyName, { rounds: R[]; error: string | null }> => ({
+  baseline: { rounds: [], error: null },
+  gatehouse: { rounds: [], error: null },
+});
+
+const http = (name: WorkloadName, mode: "reverse" | "forward", connections: number, description: string): HttpWorkload => ({
+  kind: "http", name, mode, connections, description, runs: emptyRuns<HttpRound>(),
+});
+
+export const buildWorkloads = (options: Options): Workload[] => {
+  const all: Record<WorkloadName, () => Workload> = {
+    reverse64: () => http("reverse64", "reverse", 64, "reverse proxy (origin-form GET /), 64 keep-alive connections"),
+    reverse1000: () => http("reverse1000", "reverse", 1000, "reverse proxy (origin-form GET /), 1000 keep-alive connections"),
+    forward64: () => http("forward64", "forward", 64, "forward proxy (absolute-form GET http://origin/), 64 keep-alive connections"),
+    tunnel: (): TunnelWorkload => ({
+      kind: "tunnel",
+      name: "tunnel",
+      description: "CONNECT tunnel to a TCP sink/source, bulk upload then download through one tunnel each",
+      bytes: options.tunnelBytes,
+      runs: emptyRuns<TunnelRound>(),
+    }),
+  };
+  return options.only.map((name) => all[name]());
+};
+
+const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+const ensureAlive = (child: Child): void => {
+  if (child.exitStatus !== undefined) throw new Error(`${child.name} is not running (${child.exitStatus})`);
+};
+
+/** One request through the proxy before measuring: must be 200 with the origin's 1 KiB body. */
+const preflight = async (workload: HttpWorkload, port: number, originPort: number): Promise<void> => {
+  const requestPath = workload.mode === "reverse" ? "/" : `http://127.0.0.1:${originPort}/`;
+  const reply = await httpGet(port, requestPath, 5000);
+  if (reply.status !== 200 || reply.body.length !== 1024) {
+    throw new Error(`preflight GET ${requestPath}: status ${reply.status}, ${reply.body.length} body bytes (want 200, 1024)`);
+  }
+};
+
+const seconds = (s: number): number => Math.max(1, Math.round(s));
+
+const runHttpRound = async (env: Env, workload: HttpWorkload, target: ProxyTarget, round: number): Promise<HttpRound> => {
+  const { child, port } = target.http;
+  ensureAlive(child);
+  if (round === 1) await preflight(workload, port, env.originPort);
+  const base = {
+    port,
+    connections: workload.connections,
+    threads: env.options.threads,
+    script: workload.mode === "reverse" ? env.scripts.reverse : env.scripts.forward,
+    logDir: env.logDir,
+    cwd: env.options.repoRoot,
+  };
+  if (env.options.warmupS > 0) await runWrk({ ...base, durationS: seconds(env.options.warmupS) });
+  ensureAlive(child);
+  const rss = sampleRss(child.pid);
+  try {
+    const wrk = await runWrk({ ...base, durationS: seconds(env.options.durationS) });
+    ensureAlive(child);
+    return { round, wrk, peakRssMiB: rss.stop() };
+  } finally {
+    rss.stop();
+  }
+};
+
+const runTunnelRound = async (env: Env, workload: TunnelWorkload, target: ProxyTarget, round: number): Promise<TunnelRound> => {
+  if (target.tunnel === undefined || env.sinkPort === undefined) throw new Error("no tunnel endpoint");
+  const { child, port } = target.tunnel;
+  ensureAlive(child);
+  const base = {
+    proxyPort: port,
+    targetPort: env.sinkPort,
+    // generous: 10 MB/s minimum plus 30 s
+    timeoutMs: 30_000 + Math.ceil(workload.bytes / 10e6) * 1000,
+    cwd: env.options.repoRoot,
+    logDir: env.logDir,
+  };
+  if (env.options.warmupS > 0) {
+    await runTunnel({ ...base, bytes: Math.min(workload.bytes, 64 * 1024 * 1024), direction: "up" });
+  }
+  const rss = sampleRss(child.pid);
+  try {
+    const up = await runTunnel({ ...base, bytes: workload.bytes, direction: "up" });
+    const down = await runTunnel({ ...base, bytes: workload.bytes, direction: "down" });
+    ensureAlive(child);
+    return { round, up, down, peakRssMiB: rss.stop() };
+  } finally {
+    rss.stop();
+  }
+};
+
+const progress = (workload: Workload, proxy: ProxyName, round: number, rounds: number, text: string): void => {
+  console.log(`[${workload.name} ${round}/${rounds}] ${proxy.padEnd(9)} ${text}`);
+};
+
+/** Runs all rounds of one workload, alternating baseline and Gatehouse. */
+export const runWorkload = async (env: Env, workload: Workload, targets: readonly ProxyTarget[]): Promise<void> => {
+  const rounds = env.options.rounds;
+  for (let round = 1; round <= rounds; round++) {
+    for (const target of targets) {
+      const runs = workload.runs[target.name];
+      if (runs.error !== null) continue; // failed earlier: skip its remaining rounds
+      try {
+        if (workload.kind === "http") {
+          const r = await runHttpRound(env, workload, target, round);
+          workload.runs[target.name].rounds.push(r);
+          const { rps, latencyMs: l, errors } = r.wrk;
+          progress(workload, target.name, round, rounds,
+            `${rps.toFixed(0)} req/s  p50 ${l.p50.toFixed(2)}  p95 ${l.p95.toFixed(2)}  p99 ${l.p99.toFixed(2)} ms  errors ${errors.total}  RSS ${r.peakRssMiB.toFixed(1)} MiB`);
+        } else {
+          const r = await runTunnelRound(env, workload, target, round);
+          workload.runs[target.name].rounds.push(r);
+          progress(workload, target.name, round, rounds,
+            `up ${r.up.mbps.toFixed(0)} MB/s  down ${r.down.mbps.toFixed(0)} MB/s  RSS ${r.peakRssMiB.toFixed(1)} MiB`);
+        }
+      } catch (error) {
+        runs.error = errorText(error);
+        progress(workload, target.name, round, rounds, `FAILED: ${runs.error}`);
+      }
+    }
+  }
+};

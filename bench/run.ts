@@ -1,0 +1,165 @@
+// Gatehouse benchmark harness: baseline (raw Node + undici) vs Gatehouse,
+// interleaved rounds of wrk workloads plus a CONNECT tunnel throughput test.
+// Usage: npm run bench [-- --profile] [-- --check]   (see bench/README.md)
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { readOptions } from "./lib/options.ts";
+import type { Options } from "./lib/options.ts";
+import { freePort, killAllSync, spawnChild, stopAll, waitForAnnouncedPort, waitForReadiness } from "./lib/procs.ts";
+import type { Child } from "./lib/procs.ts";
+import { formatReport, reportWorkload, toJson, writeResults } from "./lib/report.ts";
+import type { WorkloadReport } from "./lib/report.ts";
+import { ensureWrk, writeWrkScripts } from "./lib/wrk.ts";
+import { buildWorkloads, runWorkload } from "./lib/workloads.ts";
+import type { Env, ProxyTarget } from "./lib/workloads.ts";
+
+const HOST = "127.0.0.1";
+const benchDir = import.meta.dirname;
+
+const configYaml = (options: Options, port: number, originPort: number, sinkPort: number | undefined): string => {
+  if (options.gatehouseConfigTemplate !== undefined) {
+    return readFileSync(options.gatehouseConfigTemplate, "utf8")
+      .replaceAll("${PORT}", String(port))
+      .replaceAll("${ORIGIN_PORT}", String(originPort))
+      .replaceAll("${SINK_PORT}", String(sinkPort ?? 443));
+  }
+  const allowed = sinkPort === undefined ? [443] : [443, sinkPort];
+  return [
+    `server: {host: ${HOST}, port: ${port}, connect: {allowed_ports: [${allowed.join(", ")}]}}`,
+    `routing: {default_backend: "http://${HOST}:${originPort}", rules: []}`,
+    "logging: {level: info, format: json}",
+    "",
+  ].join("\n");
+};
+
+/** Starts one of the bench's own helpers (origin, sink, tunnel baseline) and returns its port. */
+const startHelper = async (name: string, script: string, options: Options, logDir: string): Promise<{ child: Child; port: number }> => {
+  const child = spawnChild(name, [process.execPath, path.join(benchDir, script)], { stdout: "pipe", cwd: options.repoRoot, logDir });
+  return { child, port: await waitForAnnouncedPort(child) };
+};
+
+const startGatehouse = (options: Options, configFile: string, port: number, logDir: string): Child => {
+  const cli = ["--config", configFile, "--host", HOST, "--port", String(port)];
+  const profileFlags = ["--cpu-prof", "--cpu-prof-dir", options.resultsDir];
+  const common = { stdout: "ignore", stdin: "ignore", cwd: options.repoRoot, logDir, graceMs: options.profile ? 10_000 : 3000 } as const;
+  if (options.gatehouseCmd !== undefined) {
+    const env = options.profile ? { NODE_OPTIONS: `${process.env["NODE_OPTIONS"] ?? ""} --cpu-prof --cpu-prof-dir=${options.resultsDir}`.trim() } : {};
+    return spawnChild("gatehouse", cli, { ...common, shellCommand: options.gatehouseCmd, env });
+  }
+  const nodeFlags = options.profile ? profileFlags : [];
+  return spawnChild("gatehouse", [process.execPath, ...nodeFlags, "src/main.ts", ...cli], common);
+};
+
+const wrkVersion = (): string | null => {
+  try {
+    return execFileSync("wrk", ["--version"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).split("\n")[0] ?? null;
+  } catch (error) {
+    const stdout = (error as { stdout?: unknown }).stdout;
+    return typeof stdout === "string" ? (stdout.split("\n")[0] ?? null) : null;
+  }
+};
+
+/** Rough duration of the whole run; the watchdog allows twice that plus a minute. */
+const estimateSeconds = (options: Options): number => {
+  const http = options.only.filter((w) => w !== "tunnel").length;
+  const perHttpRun = options.warmupS + options.durationS + 3;
+  const tunnel = options.only.includes("tunnel") ? 3 * (options.tunnelBytes / 100e6 + 2) : 0;
+  return 60 + options.rounds * 2 * (http * perHttpRun + tunnel);
+};
+
+const main = async (options: Options): Promise<number> => {
+  const logDir = mkdtempSync(path.join(os.tmpdir(), "gatehouse-bench-"));
+  const needTunnel = options.only.includes("tunnel");
+  const needHttp = options.only.some((w) => w !== "tunnel");
+  if (needHttp) ensureWrk();
+  console.log(`bench: rounds=${options.rounds} duration=${options.durationS}s warmup=${options.warmupS}s ` +
+    `workloads=${options.only.join(",")} logs=${logDir}`);
+
+  const origin = await startHelper("origin", "origin.ts", options, logDir);
+  const sink = needTunnel ? await startHelper("sink", "sink.ts", options, logDir) : undefined;
+  const tunnelBaseline = needTunnel ? await startHelper("tunnel-baseline", "tunnel-baseline.ts", options, logDir) : undefined;
+
+  const [baselinePort, gatehousePort] = [await freePort(), await freePort()];
+  const configFile = path.join(logDir, "gatehouse.yaml");
+  writeFileSync(configFile, configYaml(options, gatehousePort, origin.port, sink?.port));
+
+  const baseline = spawnChild(
+    "baseline",
+    [process.execPath, path.join(benchDir, "baseline-proxy.ts"), "--config", configFile, "--host", HOST, "--port", String(baselinePort)],
+    { stdout: "ignore", cwd: options.repoRoot, logDir },
+  );
+  const gatehouse = startGatehouse(options, configFile, gatehousePort, logDir);
+  await Promise.all([waitForReadiness(baseline, baselinePort), waitForReadiness(gatehouse, gatehousePort)]);
+  console.log(`origin :${origin.port}  baseline :${baselinePort}  gatehouse :${gatehousePort} (pid ${gatehouse.pid})` +
+    (sink === undefined ? "" : `  sink :${sink.port}  tunnel-baseline :${tunnelBaseline?.port}`));
+
+  const targets: ProxyTarget[] = [
+    { name: "baseline", http: { child: baseline, port: baselinePort }, tunnel: tunnelBaseline },
+    { name: "gatehouse", http: { child: gatehouse, port: gatehousePort }, tunnel: { child: gatehouse, port: gatehousePort } },
+  ];
+  const env: Env = {
+    options,
+    originPort: origin.port,
+    sinkPort: sink?.port,
+    scripts: writeWrkScripts(logDir, origin.port),
+    logDir,
+  };
+
+  const reports: WorkloadReport[] = [];
+  for (const workload of buildWorkloads(options)) {
+    await runWorkload(env, workload, targets);
+    reports.push(reportWorkload(workload));
+  }
+  await stopAll();
+
+  console.log(`\n${formatReport(reports)}\n`);
+  const file = writeResults(options.resultsDir, {
+    generatedAt: new Date().toISOString(),
+    options: {
+      rounds: options.rounds, durationS: options.durationS, warmupS: options.warmupS, threads: options.threads,
+      tunnelBytes: options.tunnelBytes, only: options.only, profile: options.profile,
+      gatehouseCmd: options.gatehouseCmd ?? "node src/main.ts",
+    },
+    environment: { node: process.version, wrk: wrkVersion(), cpus: os.cpus().length, loadavg: os.loadavg() },
+    workloads: reports.map(toJson),
+  });
+  console.log(`results: ${path.relative(process.cwd(), file)}`);
+  if (options.profile) {
+    const profiles = readdirSync(options.resultsDir).filter((f) => f.endsWith(".cpuprofile"));
+    console.log(`cpu profiles in ${options.resultsDir}: ${profiles.join(", ") || "(none written: did Gatehouse exit cleanly on SIGTERM?)"}`);
+  }
+  const failed = reports.some((r) => r.workload.runs.baseline.error !== null || r.workload.runs.gatehouse.error !== null);
+  if (failed) console.log(`child logs kept in ${logDir}`);
+  else rmSync(logDir, { recursive: true, force: true });
+  const allPass = reports.every((r) => r.checks.every((c) => c.pass));
+  return options.check && !allPass ? 2 : 0;
+};
+
+// ---- lifecycle: bounded time, clean shutdown on every path ---------------
+
+let shuttingDown = false;
+const shutdown = async (code: number, message?: string): Promise<never> => {
+  if (!shuttingDown) {
+    shuttingDown = true;
+    if (message !== undefined) console.error(message);
+    await stopAll();
+  }
+  process.exit(code);
+};
+
+process.on("exit", killAllSync);
+process.on("SIGINT", () => void shutdown(130, "interrupted"));
+process.on("SIGTERM", () => void shutdown(143, "terminated"));
+
+try {
+  const options = readOptions(process.argv.slice(2));
+  const budgetS = options.timeoutS ?? 2 * estimateSeconds(options) + 60;
+  const watchdog = setTimeout(() => void shutdown(1, `bench: timed out after ${budgetS.toFixed(0)} s (BENCH_TIMEOUT)`), budgetS * 1000);
+  const code = await main(options);
+  clearTimeout(watchdog);
+  await shutdown(code);
+} catch (error) {
+  await shutdown(1, `bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+}

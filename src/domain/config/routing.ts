@@ -1,0 +1,30 @@
+import { Schema } from "effect"
+import { withDefault } from "./server.ts"
+
+/** An upstream base URL: http(s)://host[:port][/base-path], no query or fragment. */
+export const BackendUrl = Schema.String.pipe(
+  Schema.check(Schema.isPattern(/^https?:\/\/[^/?#\s]+(\/[^?#\s]*)?$/, {
+    message: `expected an http(s) URL such as "http://127.0.0.1:8000"`
+  }))
+)
+
+export const HostPattern = Schema.String.pipe(
+  Schema.check(Schema.isPattern(/^(\*\.)?[A-Za-z0-9.-]+(:\d+)?$/, {
+    message: `expected a host name such as "api.example.com" or "*.example.com"`
+  }))
+)
+
+export const RouteRule = Schema.Struct({
+  match: Schema.Struct({
+    host: Schema.optionalKey(HostPattern),
+    path_prefix: Schema.optionalKey(Schema.String.pipe(Schema.check(Schema.isStartingWith("/"))))
+  }),
+  forward: Schema.Struct({ target: BackendUrl })
+})
+export type RouteRule = typeof RouteRule.Type
+
+export const RoutingSection = Schema.Struct({
+  default_backend: withDefault(Schema.Union([BackendUrl, Schema.Literal("")]), "http://localhost:8000"),
+  rules: withDefault(Schema.Array(RouteRule), [])
+})
+export type RoutingSection = typeof RoutingSection.Type

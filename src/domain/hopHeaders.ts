@@ -1,0 +1,113 @@
+/**
+ * RFC 9110 §7.6.1 hop-by-hop fields: removed by every proxy in both directions, together with any
+ * field named in Connection. Plain TypeScript over precomputed lowercase sets; one pass per message.
+ */
+
+/** Always removed, whatever Connection says. Host/Expect/Max-Forwards are rewritten by the proxy itself. */
+export const HOP_BY_HOP: ReadonlySet<string> = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "proxy-authorization",
+  "proxy-authenticate"
+])
+
+/** Request fields the proxy replaces itself (§7.2 Host, §10.1.1 Expect, §7.6.2 Max-Forwards, §7.6.3 Via, forwarding info). */
+const REQUEST_REWRITTEN: ReadonlySet<string> = new Set([
+  "host",
+  "expect",
+  "max-forwards",
+  "via",
+  "x-forwarded-for",
+  "x-forwarded-proto",
+  "x-forwarded-host",
+  "forwarded",
+  "x-request-id",
+  "content-length"
+])
+
+/** The lowercase field names listed in Connection header values (§7.6.1). */
+export const connectionTokens = (values: ReadonlyArray<string>): ReadonlySet<string> | undefined => {
+  let out: Set<string> | undefined
+  for (const v of values) {
+    for (const part of v.split(",")) {
+      const t = part.trim().toLowerCase()
+      if (t !== "" && t !== "close" && t !== "keep-alive") (out ??= new Set()).add(t)
+    }
+  }
+  return out
+}
+
+export interface ForwardingInfo {
+  readonly clientIp: string
+  /** Scheme the client used to reach the proxy. */
+  readonly proto: "http" | "https"
+  /** Host the client asked for (Host header or absolute-form authority). */
+  readonly host: string
+  readonly via: string
+  readonly requestId: string
+  /** Decremented Max-Forwards to send on, when the request carried one (OPTIONS/TRACE). */
+  readonly maxForwards: number | undefined
+  /** Exact Content-Length to send, when the body length is known. */
+  readonly contentLength: string | undefined
+}
+
+const forwardedFor = (ip: string): string => (ip.includes(":") ? `"[${ip}]"` : ip)
+
+/**
+ * Build the upstream request header list (flat [name, value, ...]) from the client's raw headers:
+ * drops hop-by-hop and Connection-named fields, keeps duplicates and order of the rest, then appends
+ * Host (target authority, RFC 9112 §3.2.2), Via, X-Forwarded-*, Forwarded (RFC 7239), X-Request-Id.
+ */
+export const upstreamRequestHeaders = (raw: ReadonlyArray<string>, targetHost: string, info: ForwardingInfo): Array<string> => {
+  const out: Array<string> = ["host", targetHost]
+  let conn: Array<string> | undefined
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === 10 && raw[i]!.toLowerCase() === "connection") (conn ??= []).push(raw[i + 1]!)
+  const named = conn === undefined ? undefined : connectionTokens(conn)
+  let via: string | undefined
+  let xff: string | undefined
+  let fwd: string | undefined
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!
+    const lower = name.toLowerCase()
+    if (HOP_BY_HOP.has(lower) || named?.has(lower)) continue
+    if (REQUEST_REWRITTEN.has(lower)) {
+      const v = raw[i + 1]!
+      if (lower === "via") via = via === undefined ? v : `${via}, ${v}`
+      else if (lower === "x-forwarded-for") xff = xff === undefined ? v : `${xff}, ${v}`
+      else if (lower === "forwarded") fwd = fwd === undefined ? v : `${fwd}, ${v}`
+      continue
+    }
+    out.push(name, raw[i + 1]!)
+  }
+  out.push("via", via === undefined ? info.via : `${via}, ${info.via}`)
+  out.push("x-forwarded-for", xff === undefined ? info.clientIp : `${xff}, ${info.clientIp}`)
+  out.push("x-forwarded-proto", info.proto)
+  out.push("x-forwarded-host", info.host)
+  const hop = `for=${forwardedFor(info.clientIp)};host="${info.host}";proto=${info.proto}`
+  out.push("forwarded", fwd === undefined ? hop : `${fwd}, ${hop}`)
+  out.push("x-request-id", info.requestId)
+  if (info.maxForwards !== undefined) out.push("max-forwards", String(info.maxForwards))
+  if (info.contentLength !== undefined) out.push("content-length", info.contentLength)
+  return out
+}
+
+export type HeaderMap = Record<string, string | Array<string> | undefined>
+
+/** Response headers for the client: hop-by-hop and Connection-named fields removed, Via appended. */
+export const downstreamResponseHeaders = (headers: HeaderMap, via: string): HeaderMap => {
+  const conn = headers["connection"]
+  const named = conn === undefined ? undefined : connectionTokens(Array.isArray(conn) ? conn : [conn])
+  const out: HeaderMap = {}
+  for (const name in headers) {
+    if (HOP_BY_HOP.has(name) || named?.has(name)) continue
+    out[name] = headers[name]
+  }
+  const prior = out["via"]
+  out["via"] = prior === undefined ? via : `${Array.isArray(prior) ? prior.join(", ") : prior}, ${via}`
+  return out
+}

@@ -1,0 +1,133 @@
+/**
+ * The listener: one node:http server whose events are bridged into Effect. Each request and each
+ * CONNECT tunnel runs as a fiber in a FiberSet built once with the layer's services; the client
+ * going away interrupts its fiber. Closing the layer's scope is the graceful shutdown: readiness
+ * turns 503, the listener stops accepting, in-flight work gets `shutdown_grace`, the rest is
+ * interrupted.
+ */
+import { Context, Effect, FiberSet, Layer } from "effect"
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
+import type { Duplex } from "node:stream"
+import { ConfigError } from "../domain/errors.ts"
+import { AccessLog } from "../services/AccessLog.ts"
+import { Config } from "../services/Config.ts"
+import { Lifecycle } from "../services/Lifecycle.ts"
+import { answerParserError, type ParserError, problemForParserError } from "./clientError.ts"
+import { connectTunnel } from "./connectTunnel.ts"
+import { normaliseIp, RequestPipeline } from "./RequestPipeline.ts"
+
+export interface ListenerInfo {
+  readonly server: Server
+  readonly port: number
+  readonly host: string
+}
+
+const listen = (server: Server, port: number, host: string) =>
+  Effect.callback<number, ConfigError>((resume) => {
+    const onError = (e: NodeJS.ErrnoException) =>
+      resume(Effect.fail(new ConfigError({
+        key: "server.port",
+        value: String(port),
+        expected: `a free port on ${host} (${e.code ?? e.message})`,
+        source: "listen"
+      })))
+    server.once("error", onError)
+    server.listen({ port, host, backlog: 4096 }, () => {
+      server.removeListener("error", onError)
+      const addr = server.address()
+      resume(Effect.succeed(typeof addr === "object" && addr !== null ? addr.port : port))
+    })
+  })
+
+export const makeListener = Effect.gen(function*() {
+  const config = yield* Config
+  const pipeline = yield* RequestPipeline
+  const accessLog = yield* AccessLog
+  const lifecycle = yield* Lifecycle
+  const { server: cfg } = config
+  const fibers = yield* FiberSet.make<void, never>()
+  const run = yield* FiberSet.runtime(fibers)<never>()
+
+  const server = createServer({
+    maxHeaderSize: cfg.limits.max_header_bytes,
+    requireHostHeader: true,
+    headersTimeout: cfg.timeouts.read,
+    requestTimeout: 0,
+    keepAliveTimeout: cfg.timeouts.idle,
+    connectionsCheckingInterval: Math.min(1000, cfg.timeouts.read),
+    noDelay: true
+  })
+  server.timeout = Math.max(cfg.timeouts.read, cfg.timeouts.write)
+
+  const onRequest = (expectContinue: boolean) => (req: IncomingMessage, res: ServerResponse) => {
+    const fiber = run(pipeline.handle(req, res, expectContinue))
+    res.once("close", () => {
+      if (!res.writableFinished) fiber.interruptUnsafe()
+    })
+  }
+  server.on("request", onRequest(false))
+  server.on("checkContinue", onRequest(true))
+  server.on("checkExpectation", (_req: IncomingMessage, res: ServerResponse) => {
+    const body = JSON.stringify({ error: "expectation_failed", detail: "only 100-continue is supported" }) + "\n"
+    res.writeHead(417, { "content-type": "application/json", "content-length": Buffer.byteLength(body), connection: "close" })
+    res.end(body)
+  })
+  const tunnelDeps = {
+    config,
+    accessLog,
+    lifecycle,
+    requestId: pipeline.requestId,
+    clientIp: (sock: Duplex) => normaliseIp((sock as { remoteAddress?: string }).remoteAddress)
+  }
+  server.on("connect", (req: IncomingMessage, sock: Duplex, head: Buffer) => {
+    sock.on("error", () => {})
+    const fiber = run(connectTunnel(tunnelDeps, req, sock, head))
+    sock.once("close", () => fiber.interruptUnsafe())
+  })
+  server.on("clientError", (err: ParserError, sock: Duplex) => {
+    const problem = problemForParserError(err, cfg.limits.max_url_bytes, cfg.limits.max_header_bytes)
+    answerParserError(sock, problem)
+    if (problem !== undefined) {
+      run(accessLog.write({
+        request_id: pipeline.requestId(undefined),
+        client_ip: normaliseIp((sock as { remoteAddress?: string }).remoteAddress),
+        method: "-",
+        url: "-",
+        status: problem.status,
+        bytes_in: err.rawPacket?.length ?? 0,
+        bytes_out: 0,
+        duration_ms: 0,
+        upstream: "",
+        outcome: `parse_error:${err.code ?? "unknown"}`,
+        kind: "invalid"
+      }))
+    }
+  })
+
+  const port = yield* listen(server, cfg.port, cfg.host)
+  yield* lifecycle.markListening
+  yield* lifecycle.markStarted
+  yield* Effect.logInfo("gatehouse listening").pipe(
+    Effect.annotateLogs({ host: cfg.host, port, config: config.sources.join(" + ") || "embedded defaults" })
+  )
+
+  // Graceful shutdown: runs before the FiberSet's own finalizer interrupts what is left.
+  yield* Effect.addFinalizer(() =>
+    Effect.gen(function*() {
+      yield* lifecycle.beginDrain
+      const inFlight = yield* FiberSet.size(fibers)
+      yield* Effect.logInfo("gatehouse draining").pipe(Effect.annotateLogs({ in_flight: inFlight, grace_ms: cfg.timeouts.shutdown_grace }))
+      server.close()
+      server.closeIdleConnections()
+      const drained = yield* FiberSet.awaitEmpty(fibers).pipe(Effect.timeoutOption(cfg.timeouts.shutdown_grace))
+      server.closeAllConnections()
+      yield* Effect.logInfo("gatehouse stopped").pipe(Effect.annotateLogs({ drained: drained._tag === "Some" }))
+    })
+  )
+  return { server, port, host: cfg.host } satisfies ListenerInfo
+})
+
+/** The bound listener; tests read the port it got (port 0 → a free one). */
+export class Listener extends Context.Service<Listener, ListenerInfo>()("gatehouse/Listener") {
+  static readonly layer = Layer.effect(Listener, makeListener)
+}

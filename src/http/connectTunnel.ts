@@ -1,0 +1,138 @@
+/**
+ * CONNECT tunnels (RFC 9110 §9.3.6). The decision (authority, allowed port, draining) is Effect code;
+ * once established, bytes flow both ways as Effect Streams (NodeStream.fromReadable → NodeSink.fromWritable)
+ * with backpressure. Each direction ends its writable when its readable ends, so a half-close on one
+ * side reaches the other while the reverse direction keeps flowing. The tunnel is torn down when both
+ * directions are done, on error, on idle timeout, or on interruption (client gone, shutdown).
+ */
+import { NodeSink, NodeStream } from "@effect/platform-node"
+import { Clock, Effect, Exit, Cause, Stream } from "effect"
+import type { IncomingMessage } from "node:http"
+import { connect as netConnect, type Socket } from "node:net"
+import type { Duplex } from "node:stream"
+import { BadRequest, Forbidden, UpstreamError, type RequestError } from "../domain/errors.ts"
+import { newRequestContext } from "../domain/RequestContext.ts"
+import { parseAuthority } from "../domain/requestTarget.ts"
+import { classifyUpstreamError } from "../domain/upstreamFailure.ts"
+import type { AccessLog } from "../services/AccessLog.ts"
+import type { LoadedConfig } from "../services/Config.ts"
+import type { Lifecycle } from "../services/Lifecycle.ts"
+import { problemBytes, problemFor } from "./errorResponse.ts"
+
+export interface TunnelDeps {
+  readonly config: LoadedConfig
+  readonly accessLog: AccessLog["Service"]
+  readonly lifecycle: Lifecycle["Service"]
+  readonly requestId: (incoming: string | undefined) => string
+  readonly clientIp: (sock: Duplex) => string
+}
+
+const ESTABLISHED = "HTTP/1.1 200 Connection Established\r\nvia: 1.1 gatehouse\r\n\r\n"
+
+/** Open the upstream TCP connection; fails with a typed UpstreamError (timeout → 504, else 502). */
+const dial = (hostname: string, port: number, timeoutMs: number, target: string) =>
+  Effect.callback<Socket, UpstreamError>((resume) => {
+    const sock = netConnect({ host: hostname, port, allowHalfOpen: true, noDelay: true })
+    const fail = (cause: unknown, reason?: "timeout") => {
+      sock.destroy()
+      resume(Effect.fail(new UpstreamError({ reason: reason ?? classifyUpstreamError(cause), upstream: target, responseStarted: false, cause })))
+    }
+    sock.setTimeout(timeoutMs, () => fail(new Error("connect timeout"), "timeout"))
+    sock.once("error", fail)
+    sock.once("connect", () => {
+      sock.setTimeout(0)
+      sock.removeListener("error", fail)
+      resume(Effect.succeed(sock))
+    })
+    return Effect.sync(() => sock.destroy())
+  })
+
+const pipeOneWay = (from: Duplex, to: Duplex, target: string) =>
+  Stream.run(
+    NodeStream.fromReadable<Uint8Array, UpstreamError>({
+      evaluate: () => from,
+      closeOnDone: false,
+      onError: (cause) => new UpstreamError({ reason: "reset", upstream: target, responseStarted: true, cause })
+    }),
+    NodeSink.fromWritable<UpstreamError, Uint8Array>({
+      evaluate: () => to,
+      endOnDone: true,
+      onError: (cause) => new UpstreamError({ reason: "reset", upstream: target, responseStarted: true, cause })
+    })
+  )
+
+export const connectTunnel = (deps: TunnelDeps, req: IncomingMessage, client: Duplex, head: Buffer): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    const start = yield* Clock.currentTimeNanos
+    const target = req.url ?? ""
+    const rid = req.headers["x-request-id"]
+    const ctx = newRequestContext(deps.requestId(typeof rid === "string" ? rid : undefined), start, deps.clientIp(client), "CONNECT", target)
+    ctx.kind = "connect"
+    ctx.upstream = target
+    let established = false
+    const { server } = deps.config
+
+    const open = Effect.gen(function*() {
+      const authority = parseAuthority(target)
+      if (authority === undefined || authority.port === undefined) {
+        return yield* new BadRequest({ reason: "CONNECT needs an authority-form target host:port (RFC 9110 §9.3.6)" })
+      }
+      if (!server.connect.allowed_ports.includes(authority.port)) {
+        return yield* new Forbidden({ reason: `CONNECT to port ${authority.port} is not allowed`, rule: "server.connect.allowed_ports" })
+      }
+      const upstream = yield* Effect.acquireRelease(
+        dial(authority.hostname, authority.port, server.timeouts.connect, target),
+        (s) => Effect.sync(() => s.destroy())
+      )
+      yield* Effect.addFinalizer(() => Effect.sync(() => client.destroy()))
+      const idle = server.timeouts.idle
+      const onIdle = () => {
+        upstream.destroy()
+        client.destroy()
+      }
+      upstream.setTimeout(idle, onIdle)
+      ;(client as Socket).setTimeout?.(idle, onIdle)
+      client.write(ESTABLISHED)
+      established = true
+      ctx.status = 200
+      if (head.length > 0) upstream.write(head)
+      yield* Effect.all([pipeOneWay(client, upstream, target), pipeOneWay(upstream, client, target)], {
+        concurrency: 2,
+        discard: true
+      })
+      ctx.bytesIn = (client as Socket).bytesRead ?? 0
+      ctx.bytesOut = (client as Socket).bytesWritten ?? 0
+    })
+
+    const report = (exit: Exit.Exit<void, RequestError>) =>
+      Effect.gen(function*() {
+        if (Exit.isFailure(exit)) {
+          const found = Cause.findErrorOption(exit.cause)
+          if (found._tag === "Some") {
+            const e = found.value
+            ctx.outcome = e._tag === "UpstreamError" ? `upstream_${e.reason}` : e._tag
+            if (!established) {
+              const p = problemFor(e)
+              ctx.status = p.status
+              if (client.writable) client.end(problemBytes(p))
+            }
+          } else ctx.outcome = Cause.hasInterruptsOnly(exit.cause) ? "interrupted" : "defect"
+          if (established || !client.writable) client.destroy()
+        }
+        const end = yield* Clock.currentTimeNanos
+        yield* deps.accessLog.write({
+          request_id: ctx.id,
+          client_ip: ctx.clientIp,
+          method: "CONNECT",
+          url: target,
+          status: ctx.status,
+          bytes_in: ctx.bytesIn || ((client as Socket).bytesRead ?? 0),
+          bytes_out: ctx.bytesOut || ((client as Socket).bytesWritten ?? 0),
+          duration_ms: Number(end - start) / 1e6,
+          upstream: ctx.upstream,
+          outcome: ctx.outcome,
+          kind: "connect"
+        })
+      })
+    yield* Effect.scoped(open).pipe(Effect.onExit(report))
+  }).pipe(Effect.catchCause(() => Effect.void))

@@ -1,0 +1,45 @@
+/** Endpoints the proxy answers itself for origin-form requests: never routed upstream. */
+import type { ServerResponse } from "node:http"
+import type { LifecycleState } from "../services/Lifecycle.ts"
+
+export type ControlAnswer = { readonly status: number; readonly body: unknown }
+
+const json = (status: number, body: unknown): ControlAnswer => ({ status, body })
+
+/** Returns the answer for a control path, or undefined when the path is not a control endpoint. */
+export const controlAnswer = (method: string, path: string, state: LifecycleState): ControlAnswer | undefined => {
+  if (!path.startsWith("/health/")) return undefined
+  const q = path.indexOf("?")
+  const p = q < 0 ? path : path.slice(0, q)
+  if (method !== "GET" && method !== "HEAD") {
+    return p === "/health/liveness" || p === "/health/readiness" || p === "/health/startup"
+      ? json(405, { error: "method_not_allowed", detail: "use GET" })
+      : undefined
+  }
+  switch (p) {
+    case "/health/liveness":
+      return json(200, { status: "up" })
+    case "/health/readiness": {
+      const ready = state.started && state.listening && !state.draining
+      return json(ready ? 200 : 503, {
+        status: ready ? "ready" : "not_ready",
+        checks: { listening: state.listening, draining: state.draining, started: state.started }
+      })
+    }
+    case "/health/startup":
+      return json(state.started ? 200 : 503, { status: state.started ? "started" : "starting" })
+    default:
+      return undefined
+  }
+}
+
+export const writeControl = (res: ServerResponse, answer: ControlAnswer, method: string): void => {
+  const body = JSON.stringify(answer.body) + "\n"
+  res.writeHead(answer.status, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(body),
+    "cache-control": "no-store",
+    ...(answer.status === 405 ? { allow: "GET, HEAD" } : {})
+  })
+  res.end(method === "HEAD" ? undefined : body)
+}

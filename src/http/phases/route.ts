@@ -1,0 +1,44 @@
+/**
+ * Phase: route. Origin-form → the Router (reverse proxy); absolute-form → the URI's own origin
+ * (forward proxy), except when it names this listener, which is served like origin-form.
+ */
+import { Effect } from "effect"
+import type { NoRoute } from "../../domain/errors.ts"
+import type { Backend } from "../../domain/routeTable.ts"
+import type { Router } from "../../services/Router.ts"
+import type { RequestHead } from "./validate.ts"
+
+export interface Routed {
+  readonly kind: "forward" | "reverse"
+  readonly backend: Backend
+  /** Path to send upstream (base path applied). */
+  readonly path: string
+  /** The host the client asked for, for X-Forwarded-Host / Forwarded. */
+  readonly requestedHost: string
+}
+
+export type SelfCheck = (hostname: string, port: number) => boolean
+
+export const route = (head: RequestHead, hostHeader: string, router: Router["Service"], isSelf: SelfCheck): Effect.Effect<Routed, NoRoute> => {
+  const t = head.target
+  if (t.form === "absolute" && !isSelf(t.hostname, t.port)) {
+    const origin = `${t.scheme}://${hostPort(t)}`
+    return Effect.succeed({
+      kind: "forward",
+      backend: { origin, basePath: "", host: t.authority, name: origin },
+      path: t.path,
+      requestedHost: t.authority
+    })
+  }
+  const host = t.form === "absolute" ? t.authority : hostHeader
+  const path = t.form === "absolute" ? t.path : t.form === "origin" ? t.path : "*"
+  return Effect.map(router.route(host, path), (backend) => ({
+    kind: "reverse" as const,
+    backend,
+    path: backend.basePath === "" ? path : backend.basePath + path,
+    requestedHost: host
+  }))
+}
+
+const hostPort = (t: { readonly hostname: string; readonly port: number }) =>
+  t.hostname.includes(":") ? `[${t.hostname}]:${t.port}` : `${t.hostname}:${t.port}`

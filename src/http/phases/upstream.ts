@@ -1,0 +1,93 @@
+/**
+ * Phase: upstream. Builds the upstream request (hop-by-hop cleaned, forwarding headers added),
+ * bridges the bodies natively (client → undici, undici → client) and counts the bytes.
+ */
+import { Effect } from "effect"
+import type { IncomingMessage, ServerResponse } from "node:http"
+import { ClientAborted, PayloadTooLarge, type UpstreamError } from "../../domain/errors.ts"
+import { downstreamResponseHeaders, type HeaderMap, upstreamRequestHeaders } from "../../domain/hopHeaders.ts"
+import type { RequestContext } from "../../domain/RequestContext.ts"
+import type { ForwardResult, ResponseSink, Upstream } from "../../services/Upstream.ts"
+import type { Routed } from "./route.ts"
+import type { RequestHead } from "./validate.ts"
+
+const IDEMPOTENT = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"])
+
+export interface UpstreamPhaseOptions {
+  readonly via: string
+  readonly maxBodyBytes: number
+  readonly maxForwards: number | undefined
+  readonly expectContinue: boolean
+}
+
+/** Client body with a running byte count; past the limit it stops with PayloadTooLarge. */
+async function* countedBody(req: IncomingMessage, ctx: RequestContext, limit: number, overflow: { hit: boolean }) {
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    ctx.bytesIn += chunk.length
+    if (ctx.bytesIn > limit) {
+      overflow.hit = true
+      throw new Error("request body over max_body_bytes")
+    }
+    yield chunk
+  }
+}
+
+const responseSink = (res: ServerResponse, via: string): ResponseSink => ({
+  head: (status, statusText, headers) => {
+    const out = downstreamResponseHeaders(headers, via)
+    if (statusText === undefined || statusText === "") res.writeHead(status, out)
+    else res.writeHead(status, statusText, out)
+  },
+  data: (chunk) => res.write(chunk),
+  onDrain: (resume) => { res.once("drain", resume) },
+  end: (trailers: HeaderMap) => {
+    if (trailers !== null && typeof trailers === "object" && (res as unknown as { chunkedEncoding?: boolean }).chunkedEncoding === true) {
+      let any = false
+      for (const _ in trailers) { any = true; break }
+      if (any) res.addTrailers(trailers as Record<string, string>)
+    }
+    res.end()
+  },
+  started: () => res.headersSent
+})
+
+export const forwardUpstream = (
+  upstream: Upstream["Service"],
+  req: IncomingMessage,
+  res: ServerResponse,
+  head: RequestHead,
+  routed: Routed,
+  ctx: RequestContext,
+  options: UpstreamPhaseOptions
+): Effect.Effect<ForwardResult, UpstreamError | PayloadTooLarge | ClientAborted> =>
+  Effect.suspend(() => {
+    const method = req.method ?? "GET"
+    const overflow = { hit: false }
+    let body: IncomingMessage | AsyncIterable<Uint8Array> | null = null
+    if (head.hasBody) {
+      if (head.contentLength !== undefined) {
+        ctx.bytesIn = head.contentLength
+        body = req
+      } else body = countedBody(req, ctx, options.maxBodyBytes, overflow)
+    }
+    const headers = upstreamRequestHeaders(req.rawHeaders, routed.backend.host, {
+      clientIp: ctx.clientIp,
+      proto: "http",
+      host: routed.requestedHost,
+      via: options.via,
+      requestId: ctx.id,
+      maxForwards: options.maxForwards,
+      contentLength: head.contentLength === undefined ? undefined : String(head.contentLength)
+    })
+    if (options.expectContinue) res.writeContinue()
+    return upstream.forward(
+      { origin: routed.backend.origin, path: routed.path, method, headers, body, retryable: !head.hasBody && IDEMPOTENT.has(method) },
+      responseSink(res, options.via)
+    ).pipe(
+      Effect.mapError((e): UpstreamError | PayloadTooLarge | ClientAborted => {
+        if (overflow.hit) return new PayloadTooLarge({ length: ctx.bytesIn, limit: options.maxBodyBytes })
+        if (req.destroyed && !req.complete) return new ClientAborted({ phase: "request body" })
+        return e
+      })
+    )
+  })

@@ -1,0 +1,38 @@
+/**
+ * Phase 1, validate: what llhttp let through but a proxy must still refuse (RFC 9112 §3.2 one Host,
+ * §6.1 Transfer-Encoding in HTTP/1.0), the URL and body limits, and the request-target form.
+ */
+import { Effect } from "effect"
+import type { IncomingMessage } from "node:http"
+import type { ServerSection } from "../../domain/config/server.ts"
+import { BadRequest, PayloadTooLarge, UriTooLong } from "../../domain/errors.ts"
+import { classifyTarget, type RequestTarget } from "../../domain/requestTarget.ts"
+
+export interface RequestHead {
+  readonly target: Exclude<RequestTarget, { form: "invalid" }>
+  /** Declared body length, or undefined when chunked/absent. */
+  readonly contentLength: number | undefined
+  readonly hasBody: boolean
+}
+
+export const validate = (req: IncomingMessage, server: ServerSection): Effect.Effect<RequestHead, BadRequest | UriTooLong | PayloadTooLarge> => {
+  const url = req.url ?? ""
+  const limits = server.limits
+  if (url.length > limits.max_url_bytes) return Effect.fail(new UriTooLong({ length: url.length, limit: limits.max_url_bytes }))
+  const raw = req.rawHeaders
+  let hosts = 0
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === "host") hosts++
+  if (hosts > 1) return Effect.fail(new BadRequest({ reason: "more than one Host header (RFC 9112 §3.2)" }))
+  const te = req.headers["transfer-encoding"]
+  if (te !== undefined && req.httpVersionMinor === 0 && req.httpVersionMajor === 1) {
+    return Effect.fail(new BadRequest({ reason: "Transfer-Encoding in an HTTP/1.0 request (RFC 9112 §6.1)" }))
+  }
+  const cl = req.headers["content-length"]
+  const contentLength = cl === undefined ? undefined : Number(cl)
+  if (contentLength !== undefined && contentLength > limits.max_body_bytes) {
+    return Effect.fail(new PayloadTooLarge({ length: contentLength, limit: limits.max_body_bytes }))
+  }
+  const target = classifyTarget(url, req.method ?? "GET", req.headers.host)
+  if (target.form === "invalid") return Effect.fail(new BadRequest({ reason: target.reason }))
+  return Effect.succeed({ target, contentLength, hasBody: te !== undefined || (contentLength !== undefined && contentLength > 0) })
+}

@@ -1,0 +1,37 @@
+/** Composes the app layer from the command line and environment and launches it. */
+import { NodeRuntime } from "@effect/platform-node"
+import { Cause, Console, Effect, Exit, Layer } from "effect"
+import { parseCliArgs, USAGE } from "./domain/cliArgs.ts"
+import { AppLayer } from "./layers/App.ts"
+import { Config, loadConfig } from "./services/Config.ts"
+
+const parsed = parseCliArgs(process.argv.slice(2))
+
+const program = Effect.gen(function*() {
+  if (!parsed.ok) {
+    yield* Console.error(`gatehouse: ${parsed.error}`)
+    return yield* Effect.fail(2)
+  }
+  const { args } = parsed
+  if (args.help) return yield* Console.log(USAGE)
+  if (args.checkConfig) {
+    const config = yield* loadConfig(args, process.env, process.cwd())
+    return yield* Console.log(
+      `gatehouse: configuration OK (${config.sources.join(" + ") || "embedded defaults"}; listen ${config.server.host}:${config.server.port})`
+    )
+  }
+  return yield* Layer.launch(AppLayer.pipe(Layer.provide(Config.layerFromArgs(args, process.env, process.cwd()))))
+}).pipe(
+  Effect.catchTag("ConfigError", (e) => Console.error(`gatehouse: ${e.message}`).pipe(Effect.andThen(Effect.fail(1))))
+)
+
+NodeRuntime.runMain(program, {
+  disableErrorReporting: true,
+  teardown: (exit, onExit) => {
+    if (Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause)) return onExit(0)
+    const code = Cause.findErrorOption(exit.cause)
+    if (code._tag === "Some" && typeof code.value === "number") return onExit(code.value)
+    console.error(Cause.pretty(exit.cause))
+    return onExit(1)
+  }
+})

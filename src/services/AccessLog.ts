@@ -1,0 +1,51 @@
+import { Clock, Context, Effect, Layer } from "effect"
+import { Config } from "./Config.ts"
+
+/** One line per request or tunnel, written when the request's fiber exits, whatever the outcome. */
+export interface AccessEntry {
+  readonly request_id: string
+  readonly client_ip: string
+  readonly method: string
+  /** Request-target as received, or the CONNECT authority. */
+  readonly url: string
+  readonly status: number
+  readonly bytes_in: number
+  readonly bytes_out: number
+  readonly duration_ms: number
+  readonly upstream: string
+  /** ok | early answer tag | error tag | client_abort | interrupted */
+  readonly outcome: string
+  readonly kind: string
+}
+
+const textLine = (time: string, e: AccessEntry): string =>
+  `${time} ${e.client_ip} "${e.method} ${e.url}" ${e.status} in=${e.bytes_in} out=${e.bytes_out} ` +
+  `${e.duration_ms}ms upstream=${e.upstream || "-"} outcome=${e.outcome} id=${e.request_id}\n`
+
+const jsonLine = (time: string, e: AccessEntry): string => JSON.stringify({ time, type: "access", ...e }) + "\n"
+
+export class AccessLog extends Context.Service<AccessLog, {
+  write(entry: AccessEntry): Effect.Effect<void>
+}>()("gatehouse/AccessLog") {
+  /** Writes to a line sink; `format` and on/off come from `logging`. */
+  static readonly make = (sink: (line: string) => void) =>
+    Layer.effect(
+      AccessLog,
+      Effect.gen(function*() {
+        const { logging } = yield* Config
+        if (!logging.access_log || logging.level === "none") return AccessLog.of({ write: () => Effect.void })
+        const format = logging.format === "json" ? jsonLine : textLine
+        return AccessLog.of({
+          write: (entry) =>
+            Effect.map(Clock.currentTimeMillis, (now) => sink(format(new Date(now).toISOString(), entry)))
+        })
+      })
+    )
+
+  static readonly layer = AccessLog.make((line) => {
+    process.stdout.write(line)
+  })
+
+  /** In-memory sink a test can read: every line written, parsed back. */
+  static readonly layerTest = (lines: Array<string>) => AccessLog.make((line) => { lines.push(line) })
+}
