@@ -15,7 +15,7 @@ import { AccessLog } from "../services/AccessLog.ts"
 import { Config } from "../services/Config.ts"
 import { Lifecycle } from "../services/Lifecycle.ts"
 import { Router } from "../services/Router.ts"
-import { Upstream } from "../services/Upstream.ts"
+import { type ResponseSink, Upstream } from "../services/Upstream.ts"
 import { controlAnswer, writeControl } from "./controlEndpoints.ts"
 import { problemFor, writeProblem } from "./errorResponse.ts"
 import { answerAsFinalRecipient, maxForwards } from "./phases/maxForwards.ts"
@@ -24,6 +24,7 @@ import { forwardUpstream } from "./phases/upstream.ts"
 import { validate } from "./phases/validate.ts"
 
 export const VIA = "1.1 gatehouse"
+const identitySink = (sink: ResponseSink): ResponseSink => sink
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1", "0.0.0.0", "::"])
 
@@ -51,8 +52,10 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
         port === server.port && (hostname === listenHost || (LOOPBACK.has(hostname) && LOOPBACK.has(listenHost)))
 
       const phases = Effect.fnUntraced(function*(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, expectContinue: boolean) {
+        // phase: validate
         const head = yield* validate(req, server)
         const t = head.target
+        // phase: control (endpoints answered by the proxy itself, never routed)
         if (t.form === "origin") {
           const answer = controlAnswer(ctx.method, t.path, lifecycle.state())
           if (answer !== undefined) {
@@ -62,16 +65,25 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
             return
           }
         }
+        // phase: maxForwards
         const mf = maxForwards(req)
         if (mf.answer) {
           ctx.kind = "control"
           ctx.status = answerAsFinalRecipient(req, res, VIA)
           return
         }
+        // phase: auth (issue 4: proxy auth → 407)
+        // phase: filter (issue 4: domain / IP / SSRF → 403)
+        // phase: rateLimit (issue 4: → 429)
+        // phase: cacheLookup (issue 5: hit answers here)
+        // phase: route
         const routed = yield* route(head, req.headers.host ?? "", router, isSelf)
         ctx.kind = routed.kind
         ctx.upstream = routed.backend.origin
+        // phase: upstream (response filters wrap the ResponseSink: security headers, compression,
+        // content inspection, cache store — issue 4/5 add them to `wrapSink`)
         const result = yield* forwardUpstream(upstream, req, res, head, routed, ctx, {
+          wrapSink: identitySink,
           via: VIA,
           maxBodyBytes: server.limits.max_body_bytes,
           maxForwards: mf.forward,

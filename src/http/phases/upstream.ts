@@ -18,6 +18,8 @@ export interface UpstreamPhaseOptions {
   readonly maxBodyBytes: number
   readonly maxForwards: number | undefined
   readonly expectContinue: boolean
+  /** Response filters (security headers, compression, inspection, cache store) wrap the sink. */
+  readonly wrapSink: (sink: ResponseSink) => ResponseSink
 }
 
 /** Client body with a running byte count; past the limit it stops with PayloadTooLarge. */
@@ -32,7 +34,7 @@ async function* countedBody(req: IncomingMessage, ctx: RequestContext, limit: nu
   }
 }
 
-const responseSink = (res: ServerResponse, via: string): ResponseSink => ({
+export const responseSink = (res: ServerResponse, via: string): ResponseSink => ({
   head: (status, statusText, headers) => {
     const out = downstreamResponseHeaders(headers, via)
     if (statusText === undefined || statusText === "") res.writeHead(status, out)
@@ -82,7 +84,7 @@ export const forwardUpstream = (
     if (options.expectContinue) res.writeContinue()
     return upstream.forward(
       { origin: routed.backend.origin, path: routed.path, method, headers, body, retryable: !head.hasBody && IDEMPOTENT.has(method) },
-      responseSink(res, options.via)
+      options.wrapSink(responseSink(res, options.via))
     ).pipe(
       Effect.mapError((e): UpstreamError | PayloadTooLarge | ClientAborted => {
         if (overflow.hit) return new PayloadTooLarge({ length: ctx.bytesIn, limit: options.maxBodyBytes })
