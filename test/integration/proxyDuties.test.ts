@@ -1,0 +1,146 @@
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { connect } from "node:net"
+import { type Origin, startOrigin, startRawOrigin } from "../fixtures/origins.ts"
+import { type RunningProxy, startProxy } from "../fixtures/proxy.ts"
+import { rawRequest, statusesOf, statusOf } from "../fixtures/raw.ts"
+
+describe("RFC 9110/9112 proxy duties", () => {
+  let origin: Origin
+  let proxy: RunningProxy
+  beforeAll(async () => {
+    origin = await startOrigin((req, res, body) => {
+      if (req.url === "/hop") {
+        res.writeHead(200, { connection: "x-internal", "x-internal": "secret", "keep-alive": "timeout=5", "content-length": 2 })
+        return res.end("ok")
+      }
+      if (req.url === "/trailers") {
+        res.writeHead(200, { "content-type": "text/plain", trailer: "x-checksum" })
+        res.write("part1;")
+        res.addTrailers({ "x-checksum": "abc123" })
+        return res.end("part2")
+      }
+      const out = JSON.stringify({ method: req.method, url: req.url, headers: req.headers, body: body.toString(), trailers: req.trailers })
+      res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(out) })
+      res.end(out)
+    })
+    proxy = await startProxy({ routing: { default_backend: origin.url } })
+  })
+  afterAll(async () => {
+    await proxy.stop()
+    await origin.close()
+  })
+
+  const send = (text: string) => rawRequest(proxy.port, text)
+  const bodyOf = (text: string) => JSON.parse(text.slice(text.indexOf("\r\n\r\n") + 4)) as { headers: Record<string, string>; body: string; method: string }
+
+  it("§7.6.1: hop-by-hop and Connection-named request fields never reach the upstream", async () => {
+    const r = await send("GET /h HTTP/1.1\r\nHost: a\r\nConnection: X-Private, close\r\nX-Private: 1\r\nKeep-Alive: 300\r\nTE: trailers\r\nProxy-Connection: keep-alive\r\nUpgrade: h2c\r\nProxy-Authorization: Basic YTpi\r\n\r\n")
+    const h = bodyOf(r.text).headers
+    for (const n of ["x-private", "keep-alive", "te", "proxy-connection", "upgrade", "proxy-authorization"]) expect(h[n]).toBeUndefined()
+  })
+
+  it("§7.6.1: hop-by-hop and Connection-named response fields never reach the client; Via is added (§7.6.3)", async () => {
+    const r = await send("GET /hop HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    expect(statusOf(r.text)).toBe(200)
+    expect(r.text.toLowerCase()).not.toContain("x-internal")
+    expect(r.text.toLowerCase()).not.toContain("timeout=5")
+    expect(r.text.toLowerCase()).toContain("via: 1.1 gatehouse")
+  })
+
+  it("§7.6.2: OPTIONS with Max-Forwards: 0 is answered by the proxy", async () => {
+    const before = origin.seen.length
+    const r = await send("OPTIONS /x HTTP/1.1\r\nHost: a\r\nMax-Forwards: 0\r\nConnection: close\r\n\r\n")
+    expect(statusOf(r.text)).toBe(200)
+    expect(r.text.toLowerCase()).toContain("allow:")
+    expect(origin.seen.length).toBe(before)
+  })
+
+  it("§7.6.2 / §9.3.8: TRACE with Max-Forwards: 0 echoes the request as message/http without credentials", async () => {
+    const r = await send("TRACE /t HTTP/1.1\r\nHost: a\r\nMax-Forwards: 0\r\nAuthorization: Bearer s3cret\r\nX-Probe: yes\r\nConnection: close\r\n\r\n")
+    expect(statusOf(r.text)).toBe(200)
+    expect(r.text).toContain("message/http")
+    expect(r.text).toContain("X-Probe: yes")
+    expect(r.text).not.toContain("s3cret")
+  })
+
+  it("§7.6.2: Max-Forwards above 0 is decremented on the way up", async () => {
+    const r = await send("OPTIONS /x HTTP/1.1\r\nHost: a\r\nMax-Forwards: 3\r\nConnection: close\r\n\r\n")
+    expect(bodyOf(r.text).headers["max-forwards"]).toBe("2")
+  })
+
+  it("§10.1.1: Expect: 100-continue gets 100 from the proxy, then the body is relayed", async () => {
+    const got = await new Promise<string>((resolve) => {
+      const s = connect(proxy.port, "127.0.0.1", () => s.write("POST /e HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n"))
+      let text = ""
+      s.on("data", (c) => {
+        text += c.toString()
+        if (text.startsWith("HTTP/1.1 100") && !text.includes("200")) s.write("hello")
+      })
+      s.on("close", () => resolve(text))
+    })
+    expect(got.startsWith("HTTP/1.1 100 Continue")).toBe(true)
+    expect(bodyOf(got.slice(got.indexOf("HTTP/1.1 200"))).body).toBe("hello")
+  })
+
+  it("§10.1.1: Expect: 100-continue with an oversized Content-Length is refused with 413 before any 100", async () => {
+    const r = await send("POST /e HTTP/1.1\r\nHost: a\r\nContent-Length: 99999999999\r\nExpect: 100-continue\r\n\r\n")
+    expect(statusOf(r.text)).toBe(413)
+    expect(r.text).not.toContain("100 Continue")
+    expect(r.closed).toBe(true)
+  })
+
+  it("RFC 9112 §7.1.1/§7.1.2: chunked request with extensions and trailers is relayed with the right body", async () => {
+    const r = await send("POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n4;name=value\r\nWiki\r\n5;x\r\npedia\r\n0\r\nX-Trailer: t\r\n\r\n")
+    expect(statusOf(r.text)).toBe(200)
+    expect(bodyOf(r.text).body).toBe("Wikipedia")
+  })
+
+  it("RFC 9110 §6.5: response trailers from a chunked upstream response reach the client", async () => {
+    const r = await send("GET /trailers HTTP/1.1\r\nHost: a\r\nTE: trailers\r\nConnection: close\r\n\r\n")
+    expect(r.text).toContain("part1;")
+    expect(r.text).toContain("part2")
+    expect(r.text.toLowerCase()).toContain("x-checksum: abc123")
+  })
+
+  it("RFC 9112 §9.3.2: pipelined requests are answered in order", async () => {
+    const r = await send("GET /one HTTP/1.1\r\nHost: a\r\n\r\nGET /two HTTP/1.1\r\nHost: a\r\n\r\nGET /three HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    expect(statusesOf(r.text)).toEqual([200, 200, 200])
+    const urls = [...r.text.matchAll(/"url":"([^"]+)"/g)].map((m) => m[1])
+    expect(urls).toEqual(["/one", "/two", "/three"])
+  })
+})
+
+describe("RFC 9110 §9.2.2 retries", () => {
+  it("a non-idempotent request is never retried after the upstream drops the connection", async () => {
+    let attempts = 0
+    const dropper = await startRawOrigin((s) => {
+      s.once("data", () => {
+        attempts++
+        s.destroy()
+      })
+    })
+    const proxy = await startProxy({ routing: { default_backend: `http://127.0.0.1:${dropper.port}` } })
+    const r = await rawRequest(proxy.port, "POST /pay HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc")
+    expect(statusOf(r.text)).toBe(502)
+    expect(attempts).toBe(1)
+    await proxy.stop()
+    await dropper.close()
+  })
+
+  it("an idempotent request without a body is retried once on a reset before any response", async () => {
+    let attempts = 0
+    const flaky = await startRawOrigin((s) => {
+      s.once("data", () => {
+        attempts++
+        if (attempts === 1) return s.destroy()
+        s.end("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+      })
+    })
+    const proxy = await startProxy({ routing: { default_backend: `http://127.0.0.1:${flaky.port}` } })
+    const r = await rawRequest(proxy.port, "GET /read HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    expect(statusOf(r.text)).toBe(200)
+    expect(attempts).toBe(2)
+    await proxy.stop()
+    await flaky.close()
+  })
+})
