@@ -50,7 +50,7 @@ export const makeListener = Effect.gen(function*() {
 
   const server = createServer({
     maxHeaderSize: cfg.limits.max_header_bytes,
-    requireHostHeader: true,
+    requireHostHeader: false, // checked in the validate phase, so the answer is our JSON problem
     headersTimeout: cfg.timeouts.read,
     requestTimeout: 0,
     keepAliveTimeout: cfg.timeouts.idle,

@@ -37,11 +37,14 @@ const dial = (hostname: string, port: number, timeoutMs: number, target: string)
       sock.destroy()
       resume(Effect.fail(new UpstreamError({ reason: reason ?? classifyUpstreamError(cause), upstream: target, responseStarted: false, cause })))
     }
-    sock.setTimeout(timeoutMs, () => fail(new Error("connect timeout"), "timeout"))
+    const onTimeout = () => fail(new Error("connect timeout"), "timeout")
+    sock.setTimeout(timeoutMs, onTimeout)
     sock.once("error", fail)
     sock.once("connect", () => {
       sock.setTimeout(0)
+      sock.removeListener("timeout", onTimeout)
       sock.removeListener("error", fail)
+      sock.on("error", () => {}) // later errors surface through the tunnel Streams
       resume(Effect.succeed(sock))
     })
     return Effect.sync(() => sock.destroy())
@@ -70,6 +73,7 @@ export const connectTunnel = (deps: TunnelDeps, req: IncomingMessage, client: Du
     ctx.kind = "connect"
     ctx.upstream = target
     let established = false
+    let idled = false
     const { server } = deps.config
 
     const open = Effect.gen(function*() {
@@ -87,6 +91,7 @@ export const connectTunnel = (deps: TunnelDeps, req: IncomingMessage, client: Du
       yield* Effect.addFinalizer(() => Effect.sync(() => client.destroy()))
       const idle = server.timeouts.idle
       const onIdle = () => {
+        idled = true
         upstream.destroy()
         client.destroy()
       }
@@ -119,6 +124,7 @@ export const connectTunnel = (deps: TunnelDeps, req: IncomingMessage, client: Du
           } else ctx.outcome = Cause.hasInterruptsOnly(exit.cause) ? "interrupted" : "defect"
           if (established || !client.writable) client.destroy()
         }
+        if (idled) ctx.outcome = "idle_timeout"
         const end = yield* Clock.currentTimeNanos
         yield* deps.accessLog.write({
           request_id: ctx.id,

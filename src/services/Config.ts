@@ -1,6 +1,6 @@
 import { Context, Effect, Layer, Schema, SchemaIssue } from "effect"
 import { existsSync, readFileSync } from "node:fs"
-import { dirname, join, basename, extname } from "node:path"
+import { basename, dirname, extname, join, resolve } from "node:path"
 import { parse as parseYaml } from "yaml"
 import type { CliArgs } from "../domain/cliArgs.ts"
 import { ProxyConfig, type ProxyConfigInput } from "../domain/config/ProxyConfig.ts"
@@ -16,7 +16,7 @@ export interface LoadedConfig extends ProxyConfig {
 
 const formatIssue = SchemaIssue.makeFormatterStandardSchemaV1()
 
-const readYaml = (file: string): Effect.Effect<unknown, ConfigError> =>
+export const readYaml = (file: string): Effect.Effect<unknown, ConfigError> =>
   Effect.try({
     try: () => {
       const text = readFileSync(file, "utf8")
@@ -32,7 +32,7 @@ const readYaml = (file: string): Effect.Effect<unknown, ConfigError> =>
   })
 
 /** Turn a Schema failure into a ConfigError naming the key path, the value found and what was expected. */
-const toConfigError = (error: Schema.SchemaError, input: unknown, describe: (path: ReadonlyArray<string>) => string) => {
+export const toConfigError = (error: Schema.SchemaError, input: unknown, describe: (path: ReadonlyArray<string>) => string) => {
   const first = formatIssue(error.issue).issues[0]
   const path = (first?.path ?? []).map((p) => String(typeof p === "object" && p !== null && "key" in p ? p.key : p))
   const value = valueAt(input, path)
@@ -52,7 +52,7 @@ export const loadConfig = (args: CliArgs, env: Readonly<Record<string, string | 
     const main = args.config ?? (existsSync(join(cwd, DEFAULT_CONFIG_FILE)) ? DEFAULT_CONFIG_FILE : undefined)
     let merged: unknown = {}
     if (main !== undefined) {
-      const path = join(cwd, main)
+      const path = resolve(cwd, main)
       if (args.config !== undefined && !existsSync(path)) {
         return yield* new ConfigError({ key: "", value: "", expected: "an existing file", source: `--config ${main}` })
       }
@@ -61,10 +61,10 @@ export const loadConfig = (args: CliArgs, env: Readonly<Record<string, string | 
       const profile = args.env ?? env.PROXY_ENV
       if (profile !== undefined && profile !== "") {
         const overlay = join(dirname(main), `${basename(main, extname(main))}.${profile}${extname(main)}`)
-        if (!existsSync(join(cwd, overlay))) {
+        if (!existsSync(resolve(cwd, overlay))) {
           return yield* new ConfigError({ key: "", value: profile, expected: `an override file ${overlay}`, source: "PROXY_ENV/--env" })
         }
-        merged = deepMerge(merged, dropNulls(yield* readYaml(join(cwd, overlay))))
+        merged = deepMerge(merged, dropNulls(yield* readYaml(resolve(cwd, overlay))))
         files.push(overlay)
       }
     }

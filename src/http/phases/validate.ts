@@ -23,6 +23,9 @@ export const validate = (req: IncomingMessage, server: ServerSection): Effect.Ef
   let hosts = 0
   for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === "host") hosts++
   if (hosts > 1) return Effect.fail(new BadRequest({ reason: "more than one Host header (RFC 9112 §3.2)" }))
+  if (hosts === 0 && req.httpVersionMajor === 1 && req.httpVersionMinor === 1) {
+    return Effect.fail(new BadRequest({ reason: "HTTP/1.1 request without Host (RFC 9112 §3.2)" }))
+  }
   const te = req.headers["transfer-encoding"]
   if (te !== undefined && req.httpVersionMinor === 0 && req.httpVersionMajor === 1) {
     return Effect.fail(new BadRequest({ reason: "Transfer-Encoding in an HTTP/1.0 request (RFC 9112 §6.1)" }))

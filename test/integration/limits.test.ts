@@ -1,0 +1,73 @@
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { connect } from "node:net"
+import { type Origin, startOrigin } from "../fixtures/origins.ts"
+import { type RunningProxy, startProxy } from "../fixtures/proxy.ts"
+import { rawRequest, statusOf } from "../fixtures/raw.ts"
+
+describe("input limits", () => {
+  let origin: Origin
+  let proxy: RunningProxy
+  beforeAll(async () => {
+    origin = await startOrigin()
+    proxy = await startProxy({
+      server: { timeouts: { read: "700ms" }, limits: { max_url_bytes: 1024, max_header_bytes: 4096, max_body_bytes: 1000 } },
+      routing: { default_backend: origin.url }
+    })
+  })
+  afterAll(async () => {
+    await proxy.stop()
+    await origin.close()
+  })
+
+  it("RFC 9112 §3: a request-target over max_url_bytes → 414", async () => {
+    const r = await rawRequest(proxy.port, `GET /${"a".repeat(2000)} HTTP/1.1\r\nHost: a\r\n\r\n`)
+    expect(statusOf(r.text)).toBe(414)
+  })
+
+  it("RFC 9112 §3: a request line over the whole header limit is still 414, not 431", async () => {
+    const r = await rawRequest(proxy.port, `GET /${"a".repeat(6000)} HTTP/1.1\r\nHost: a\r\n\r\n`)
+    expect(statusOf(r.text)).toBe(414)
+  })
+
+  it("RFC 6585 §5: a header section over max_header_bytes → 431 and close", async () => {
+    const r = await rawRequest(proxy.port, `GET / HTTP/1.1\r\nHost: a\r\nX-Big: ${"b".repeat(5000)}\r\n\r\n`)
+    expect(statusOf(r.text)).toBe(431)
+    expect(r.closed).toBe(true)
+  })
+
+  it("RFC 9110 §15.5.14: Content-Length over max_body_bytes → 413 before the body is read", async () => {
+    const before = origin.seen.length
+    const r = await rawRequest(proxy.port, `POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5000\r\n\r\n`)
+    expect(statusOf(r.text)).toBe(413)
+    expect(r.closed).toBe(true)
+    expect(origin.seen.length).toBe(before)
+  })
+
+  it("RFC 9110 §15.5.14: a chunked body is counted and cut at max_body_bytes → 413", async () => {
+    const chunk = "x".repeat(400)
+    const body = `190\r\n${chunk}\r\n190\r\n${chunk}\r\n190\r\n${chunk}\r\n0\r\n\r\n`
+    const r = await rawRequest(proxy.port, `POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n${body}`)
+    expect(statusOf(r.text)).toBe(413)
+    expect(r.closed).toBe(true)
+    expect(proxy.entries().at(-1)).toMatchObject({ status: 413, outcome: "PayloadTooLarge" })
+  })
+
+  it("a chunked body under the limit passes", async () => {
+    const r = await rawRequest(proxy.port, `POST /ok HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n0\r\n\r\n`)
+    expect(statusOf(r.text)).toBe(200)
+  })
+
+  it("slowloris: a client dribbling its header section is dropped after the read timeout", async () => {
+    const outcome = await new Promise<{ closed: boolean; text: string }>((resolve) => {
+      const s = connect(proxy.port, "127.0.0.1", () => s.write("GET / HTTP/1.1\r\nHost: a\r\n"))
+      let text = ""
+      const drip = setInterval(() => s.writable && s.write("X-Drip: 1\r\n"), 100)
+      const guard = setTimeout(() => { clearInterval(drip); s.destroy(); resolve({ closed: false, text }) }, 6000)
+      s.on("data", (c) => (text += c))
+      s.on("error", () => {})
+      s.on("close", () => { clearInterval(drip); clearTimeout(guard); resolve({ closed: true, text }) })
+    })
+    expect(outcome.closed).toBe(true)
+    expect([0, 408]).toContain(statusOf(outcome.text))
+  })
+})

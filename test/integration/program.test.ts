@@ -1,0 +1,94 @@
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { execFile } from "node:child_process"
+import { type Origin, startOrigin } from "../fixtures/origins.ts"
+import { runProgram, startProgram, writeTempConfig } from "../fixtures/program.ts"
+
+const curl = (args: ReadonlyArray<string>): Promise<{ code: number; stdout: string; stderr: string }> =>
+  new Promise((resolve) => {
+    execFile("curl", ["-sS", "--max-time", "10", ...args], (err, stdout, stderr) =>
+      resolve({ code: err === null ? 0 : Number((err as { code?: number }).code ?? 1), stdout, stderr }))
+  })
+
+describe("the program as a user runs it", () => {
+  it("--check-config accepts a valid file and exits 0", async () => {
+    const r = await runProgram(["--config", writeTempConfig("server: {port: 9999}\n"), "--check-config"])
+    expect(r.code).toBe(0)
+    expect(r.stdout).toContain("configuration OK")
+  })
+
+  it("--check-config names the key, the bad value and what is expected; exit code non-zero", async () => {
+    const r = await runProgram(["--config", writeTempConfig("server:\n  port: 70000\n"), "--check-config"])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain("server.port")
+    expect(r.stderr).toContain("70000")
+    expect(r.stderr).toMatch(/expected .*65535/)
+  })
+
+  it("bad durations, unknown keys and env overrides are reported with their source", async () => {
+    const dur = await runProgram(["--config", writeTempConfig("server: {timeouts: {read: soon}}\n"), "--check-config"])
+    expect(dur.code).toBe(1)
+    expect(dur.stderr).toContain("server.timeouts.read")
+    const unknown = await runProgram(["--config", writeTempConfig("sever: {port: 1}\n"), "--check-config"])
+    expect(unknown.code).toBe(1)
+    expect(unknown.stderr).toContain("sever")
+    const env = await runProgram(["--config", writeTempConfig(""), "--check-config"], { PROXY_PORT: "http" })
+    expect(env.code).toBe(1)
+    expect(env.stderr).toContain("env PROXY_PORT")
+  })
+
+  it("precedence: defaults < file < env < flags", async () => {
+    const file = writeTempConfig("server: {port: 1111}\n")
+    expect((await runProgram(["--config", file, "--check-config"])).stdout).toContain(":1111")
+    expect((await runProgram(["--config", file, "--check-config"], { PROXY_PORT: "2222" })).stdout).toContain(":2222")
+    expect((await runProgram(["--config", file, "--check-config", "--port", "3333"], { PROXY_PORT: "2222" })).stdout).toContain(":3333")
+  })
+
+  it("a missing --config file stops start-up with a clear message", async () => {
+    const r = await runProgram(["--config", "/nonexistent/proxy.yaml"])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain("/nonexistent/proxy.yaml")
+  })
+})
+
+describe("npm start -- --config FILE, driven with curl", () => {
+  let origin: Origin
+  let slowDone = 0
+  beforeAll(async () => {
+    origin = await startOrigin((req, res) => {
+      if (req.url === "/slow") {
+        setTimeout(() => { slowDone++; res.end("slow-done") }, 800)
+        return
+      }
+      res.writeHead(200, { "content-type": "text/plain" })
+      res.end(`hello from origin ${req.url}`)
+    })
+  })
+  afterAll(() => origin.close())
+
+  it("curl -x (forward), curl -p -x (CONNECT tunnel), reverse proxy; SIGTERM drains and exits 0", async () => {
+    const file = writeTempConfig(
+      `server: {port: 0, connect: {allowed_ports: [${origin.port}]}, timeouts: {shutdown_grace: 5s}}\n` +
+        `routing: {default_backend: "${origin.url}"}\nlogging: {format: json}\n`
+    )
+    const prog = await startProgram(["--config", file], { SECURITY_ALLOW_PRIVATE: "1" })
+    const proxy = `http://127.0.0.1:${prog.port}`
+    const fwd = await curl(["-x", proxy, `${origin.url}/fwd`])
+    expect(fwd.stdout).toBe("hello from origin /fwd")
+    const tunnel = await curl(["-p", "-x", proxy, `${origin.url}/tunnel`])
+    expect(tunnel.stdout).toBe("hello from origin /tunnel")
+    const rev = await curl([`${proxy}/rev`])
+    expect(rev.stdout).toBe("hello from origin /rev")
+    // an in-flight request survives SIGTERM; readiness turns 503 while draining
+    const slow = curl([`${proxy}/slow`])
+    await new Promise((r) => setTimeout(r, 200))
+    prog.child.kill("SIGTERM")
+    await new Promise((r) => setTimeout(r, 100))
+    const slowRes = await slow
+    expect(slowRes.stdout).toBe("slow-done")
+    expect(await prog.exited).toBe(0)
+    const out = prog.output()
+    expect(out).toContain("gatehouse draining")
+    expect(out).toMatch(/"method":"CONNECT"/)
+    expect(out).toMatch(/"url":"\/rev".*"status":200/)
+  })
+})
