@@ -5,8 +5,7 @@
  * side reaches the other while the reverse direction keeps flowing. The tunnel is torn down when both
  * directions are done, on error, on idle timeout, or on interruption (client gone, shutdown).
  */
-import { NodeSink, NodeStream } from "@effect/platform-node"
-import { Clock, Effect, Exit, Cause, Stream } from "effect"
+import { Cause, Clock, Effect, Exit } from "effect"
 import type { IncomingMessage } from "node:http"
 import { connect as netConnect, type Socket } from "node:net"
 import type { Duplex } from "node:stream"
@@ -15,9 +14,14 @@ import { newRequestContext } from "../domain/RequestContext.ts"
 import { parseAuthority } from "../domain/requestTarget.ts"
 import { classifyUpstreamError } from "../domain/upstreamFailure.ts"
 import type { AccessLog } from "../services/AccessLog.ts"
+import { type Filter, filterRequest } from "../services/Filter.ts"
 import type { LoadedConfig } from "../services/Config.ts"
 import type { Lifecycle } from "../services/Lifecycle.ts"
+import type { DestinationGuard } from "../services/DestinationGuard.ts"
+import type { ProxyAuth } from "../services/ProxyAuth.ts"
+import type { RateLimiter } from "../services/RateLimiter.ts"
 import { problemBytes, problemFor } from "./errorResponse.ts"
+import { bridgeSockets } from "./socketBridge.ts"
 
 export interface TunnelDeps {
   readonly config: LoadedConfig
@@ -25,6 +29,10 @@ export interface TunnelDeps {
   readonly lifecycle: Lifecycle["Service"]
   readonly requestId: (incoming: string | undefined) => string
   readonly clientIp: (sock: Duplex) => string
+  readonly filter: Filter["Service"]
+  readonly proxyAuth: ProxyAuth["Service"]
+  readonly rateLimiter: RateLimiter["Service"]
+  readonly destinations: DestinationGuard["Service"]
 }
 
 const ESTABLISHED = "HTTP/1.1 200 Connection Established\r\nvia: 1.1 gatehouse\r\n\r\n"
@@ -50,20 +58,6 @@ const dial = (hostname: string, port: number, timeoutMs: number, target: string)
     return Effect.sync(() => sock.destroy())
   })
 
-const pipeOneWay = (from: Duplex, to: Duplex, target: string) =>
-  Stream.run(
-    NodeStream.fromReadable<Uint8Array, UpstreamError>({
-      evaluate: () => from,
-      closeOnDone: false,
-      onError: (cause) => new UpstreamError({ reason: "reset", upstream: target, responseStarted: true, cause })
-    }),
-    NodeSink.fromWritable<UpstreamError, Uint8Array>({
-      evaluate: () => to,
-      endOnDone: true,
-      onError: (cause) => new UpstreamError({ reason: "reset", upstream: target, responseStarted: true, cause })
-    })
-  )
-
 export const connectTunnel = (deps: TunnelDeps, req: IncomingMessage, client: Duplex, head: Buffer): Effect.Effect<void> =>
   Effect.gen(function*() {
     const start = yield* Clock.currentTimeNanos
@@ -77,6 +71,9 @@ export const connectTunnel = (deps: TunnelDeps, req: IncomingMessage, client: Du
     const { server } = deps.config
 
     const open = Effect.gen(function*() {
+      yield* deps.filter.connection(client, ctx.clientIp)
+      // proxy auth (407): Proxy-Authorization is consumed here, never sent anywhere
+      if (deps.proxyAuth.enabled) yield* deps.proxyAuth.check(req.headers["proxy-authorization"])
       const authority = parseAuthority(target)
       if (authority === undefined || authority.port === undefined) {
         return yield* new BadRequest({ reason: "CONNECT needs an authority-form target host:port (RFC 9110 §9.3.6)" })
@@ -84,27 +81,22 @@ export const connectTunnel = (deps: TunnelDeps, req: IncomingMessage, client: Du
       if (!server.connect.allowed_ports.includes(authority.port)) {
         return yield* new Forbidden({ reason: `CONNECT to port ${authority.port} is not allowed`, rule: "server.connect.allowed_ports" })
       }
+      // domain filter: refused before anything is dialled
+      yield* deps.filter.request(filterRequest("connect", authority.hostname, authority.port, ctx.clientIp, "CONNECT"))
+      const xff = req.headers["x-forwarded-for"]
+      yield* deps.rateLimiter.admit(ctx.clientIp, Array.isArray(xff) ? xff.join(", ") : xff)
+      // SSRF guard: resolve once, check, and dial the checked address (never the name again)
+      const address = yield* deps.destinations.resolve(authority.hostname, authority.port)
       const upstream = yield* Effect.acquireRelease(
-        dial(authority.hostname, authority.port, server.timeouts.connect, target),
+        dial(address, authority.port, server.timeouts.connect, target),
         (s) => Effect.sync(() => s.destroy())
       )
       yield* Effect.addFinalizer(() => Effect.sync(() => client.destroy()))
-      const idle = server.timeouts.idle
-      const onIdle = () => {
-        idled = true
-        upstream.destroy()
-        client.destroy()
-      }
-      upstream.setTimeout(idle, onIdle)
-      ;(client as Socket).setTimeout?.(idle, onIdle)
       client.write(ESTABLISHED)
       established = true
       ctx.status = 200
       if (head.length > 0) upstream.write(head)
-      yield* Effect.all([pipeOneWay(client, upstream, target), pipeOneWay(upstream, client, target)], {
-        concurrency: 2,
-        discard: true
-      })
+      yield* bridgeSockets(client, upstream, target, server.timeouts.idle, () => { idled = true })
       ctx.bytesIn = (client as Socket).bytesRead ?? 0
       ctx.bytesOut = (client as Socket).bytesWritten ?? 0
     })

@@ -1,0 +1,108 @@
+/**
+ * HTTP/1.1 Upgrade (RFC 9110 §7.8), e.g. WebSocket: the request is validated and routed like any
+ * other, sent upstream with its Upgrade intact; on 101 the two sockets are joined as Effect Streams
+ * (socketBridge.ts), otherwise the client gets 502. Everything else about Upgrade is hop-by-hop and
+ * stripped on normal requests.
+ */
+import { Cause, Clock, Effect, Exit } from "effect"
+import type { IncomingMessage } from "node:http"
+import type { Duplex } from "node:stream"
+import type { RequestError } from "../domain/errors.ts"
+import { upstreamRequestHeaders } from "../domain/hopHeaders.ts"
+import { newRequestContext } from "../domain/RequestContext.ts"
+import type { AccessLog } from "../services/AccessLog.ts"
+import type { LoadedConfig } from "../services/Config.ts"
+import type { Router } from "../services/Router.ts"
+import type { Upstream } from "../services/Upstream.ts"
+import { problemBytes, problemFor } from "./errorResponse.ts"
+import { route, type SelfCheck } from "./phases/route.ts"
+import { validate } from "./phases/validate.ts"
+import { bridgeSockets } from "./socketBridge.ts"
+
+export interface UpgradeDeps {
+  readonly config: LoadedConfig
+  readonly router: Router["Service"]
+  readonly upstream: Upstream["Service"]
+  readonly accessLog: AccessLog["Service"]
+  readonly requestId: (incoming: string | undefined) => string
+  readonly isSelf: SelfCheck
+  readonly clientIp: (sock: Duplex) => string
+  readonly via: string
+}
+
+const head101 = (headers: Record<string, string | Array<string> | undefined>, via: string): string => {
+  let out = "HTTP/1.1 101 Switching Protocols\r\n"
+  for (const name in headers) {
+    const v = headers[name]
+    if (v === undefined) continue
+    for (const one of Array.isArray(v) ? v : [v]) out += `${name}: ${one}\r\n`
+  }
+  return `${out}via: ${via}\r\n\r\n`
+}
+
+export const upgradeTunnel = (deps: UpgradeDeps, req: IncomingMessage, client: Duplex, head: Buffer): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    const start = yield* Clock.currentTimeNanos
+    const rid = req.headers["x-request-id"]
+    const ctx = newRequestContext(deps.requestId(typeof rid === "string" ? rid : undefined), start, deps.clientIp(client), req.method ?? "GET", req.url ?? "")
+    let switched = false
+    let idled = false
+    const open = Effect.gen(function*() {
+      const h = yield* validate(req, deps.config.server)
+      const routed = yield* route(h, req.headers.host ?? "", deps.router, deps.isSelf)
+      ctx.kind = routed.kind
+      ctx.upstream = routed.backend.origin
+      const protocol = String(req.headers.upgrade ?? "")
+      const headers = upstreamRequestHeaders(req.rawHeaders, routed.backend.host, {
+        clientIp: ctx.clientIp,
+        proto: "http",
+        host: routed.requestedHost,
+        via: deps.via,
+        requestId: ctx.id,
+        maxForwards: undefined,
+        contentLength: undefined
+      })
+      const up = yield* Effect.acquireRelease(
+        deps.upstream.upgrade({ origin: routed.backend.origin, path: routed.path, method: req.method ?? "GET", headers, protocol }),
+        (u) => Effect.sync(() => u.socket.destroy())
+      )
+      yield* Effect.addFinalizer(() => Effect.sync(() => client.destroy()))
+      client.write(head101(up.headers, deps.via))
+      switched = true
+      ctx.status = 101
+      if (head.length > 0) up.socket.write(head)
+      yield* bridgeSockets(client, up.socket, ctx.upstream, deps.config.server.timeouts.idle, () => { idled = true })
+    })
+    const report = (exit: Exit.Exit<void, RequestError>) =>
+      Effect.gen(function*() {
+        if (Exit.isFailure(exit)) {
+          const found = Cause.findErrorOption(exit.cause)
+          if (found._tag === "Some") {
+            const e = found.value
+            ctx.outcome = e._tag === "UpstreamError" ? `upstream_${e.reason}` : e._tag
+            if (!switched) {
+              const p = problemFor(e)
+              ctx.status = p.status
+              if (client.writable) client.end(problemBytes(p))
+            }
+          } else ctx.outcome = Cause.hasInterruptsOnly(exit.cause) ? "interrupted" : "defect"
+          if (switched || !client.writable) client.destroy()
+        }
+        if (idled) ctx.outcome = "idle_timeout"
+        const end = yield* Clock.currentTimeNanos
+        yield* deps.accessLog.write({
+          request_id: ctx.id,
+          client_ip: ctx.clientIp,
+          method: ctx.method,
+          url: ctx.url,
+          status: ctx.status,
+          bytes_in: (client as { bytesRead?: number }).bytesRead ?? 0,
+          bytes_out: (client as { bytesWritten?: number }).bytesWritten ?? 0,
+          duration_ms: Number(end - start) / 1e6,
+          upstream: ctx.upstream,
+          outcome: ctx.outcome,
+          kind: "upgrade"
+        })
+      })
+    yield* Effect.scoped(open).pipe(Effect.onExit(report))
+  }).pipe(Effect.catchCause(() => Effect.void))
