@@ -1,0 +1,79 @@
+/**
+ * Process output as NDJSON events (issue 3), pure. One JSON object per line:
+ *   {"type":"start","pid":1234}
+ *   {"type":"stdout","data":"..."}            text that is valid UTF-8
+ *   {"type":"stderr","data":"<b64>","encoding":"base64"}   anything else
+ *   {"type":"exit","code":0,"signal":null,"duration_ms":12,"timed_out":false,"killed":null}
+ * A multi-byte character split across two reads is held back until it is complete, so valid UTF-8
+ * output never turns into base64 because of where the pipe happened to cut it.
+ */
+import { isUtf8 } from "node:buffer"
+
+export type OutputStream = "stdout" | "stderr"
+
+/** Why Gatehouse killed a process, when it did. */
+export type KilledReason = "timeout" | "max_output_bytes"
+
+export interface ExitInfo {
+  readonly code: number | null
+  readonly signal: string | null
+  readonly duration_ms: number
+  readonly timed_out: boolean
+  readonly killed: KilledReason | null
+}
+
+export const startLine = (pid: number): string => `{"type":"start","pid":${pid}}\n`
+
+export const exitLine = (exit: ExitInfo): string => JSON.stringify({ type: "exit", ...exit }) + "\n"
+
+/** Length of an incomplete UTF-8 sequence at the end of `b` (0 when it ends on a boundary). */
+export const incompleteTail = (b: Uint8Array): number => {
+  const n = b.length
+  for (let back = 1; back <= 3 && back <= n; back++) {
+    const byte = b[n - back]!
+    if ((byte & 0xc0) === 0x80) continue // continuation byte: keep looking for the lead
+    const need = byte >= 0xf0 ? 4 : byte >= 0xe0 ? 3 : byte >= 0xc0 ? 2 : 1
+    return need > back ? back : 0
+  }
+  return 0
+}
+
+const concat = (a: Uint8Array, b: Uint8Array): Buffer => Buffer.concat([a, b])
+
+const EMPTY = new Uint8Array(0)
+
+/** Encodes output chunks of one process into NDJSON lines; keeps the per-stream carry-over. */
+export const makeEventEncoder = () => {
+  const pending: Record<OutputStream, Uint8Array> = { stdout: EMPTY, stderr: EMPTY }
+  const line = (stream: OutputStream, bytes: Buffer): string =>
+    isUtf8(bytes)
+      ? `{"type":"${stream}","data":${JSON.stringify(bytes.toString("utf8"))}}\n`
+      : `{"type":"${stream}","data":"${bytes.toString("base64")}","encoding":"base64"}\n`
+  return {
+    /** NDJSON for one chunk ("" when it was only the start of a character). */
+    chunk(stream: OutputStream, data: Uint8Array): string {
+      const all = pending[stream].length === 0 ? Buffer.from(data.buffer, data.byteOffset, data.byteLength) : concat(pending[stream], data)
+      const tail = incompleteTail(all)
+      const head = tail === 0 ? all : all.subarray(0, all.length - tail)
+      if (!isUtf8(head)) {
+        pending[stream] = EMPTY
+        return line(stream, all)
+      }
+      pending[stream] = tail === 0 ? EMPTY : Buffer.from(all.subarray(all.length - tail))
+      return head.length === 0 ? "" : line(stream, head)
+    },
+    /** What is still held back when the process ends (an incomplete character → base64). */
+    flush(): string {
+      let out = ""
+      for (const s of ["stdout", "stderr"] as const) {
+        if (pending[s].length > 0) out += line(s, Buffer.from(pending[s]))
+        pending[s] = EMPTY
+      }
+      return out
+    }
+  }
+}
+
+/** Whole output of a stream for the non-streaming answer: text, or base64 with an encoding marker. */
+export const encodeWhole = (bytes: Buffer): { readonly data: string; readonly encoding?: "base64" } =>
+  isUtf8(bytes) ? { data: bytes.toString("utf8") } : { data: bytes.toString("base64"), encoding: "base64" }

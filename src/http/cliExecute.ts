@@ -1,0 +1,222 @@
+/**
+ * POST /cli/execute (issue 3), dispatched in the `control` phase. In order: switched off → 404;
+ * other methods → 405; bearer token (401) or, without a token, loopback clients only (403);
+ * Content-Type: application/json (415: a browser cannot send that cross-site without a CORS
+ * preflight, which this endpoint never grants); body read bounded (413); Schema (400 with the field
+ * path); allowlist (403); concurrency (429 + Retry-After, no queue); then the process runs in this
+ * request's scope. Streaming: process output Stream → NDJSON lines → res.write, waiting for 'drain'
+ * when write() says so, so a slow reader slows the process (its pipe fills), not our memory.
+ */
+import { Effect, type Scope, Stream } from "effect"
+import type { IncomingMessage, ServerResponse } from "node:http"
+import { bearerMatches, isLoopback, parseCliRequest, tokenDigest } from "../domain/cliRequest.ts"
+import { encodeWhole, exitLine, type ExitInfo, makeEventEncoder, startLine } from "../domain/cliEvents.ts"
+import {
+  ClientAborted,
+  type CommandNotAllowed,
+  EndpointNotFound,
+  Forbidden,
+  InvalidBody,
+  MethodNotAllowed,
+  PayloadTooLarge,
+  type ProcessSpawnFailed,
+  type TooManyProcesses,
+  Unauthorized,
+  UnsupportedMediaType
+} from "../domain/errors.ts"
+import type { RequestContext } from "../domain/RequestContext.ts"
+import type { CliRunner, Execution } from "../services/CliRunner.ts"
+
+export const CLI_PATH = "/cli/execute"
+
+/** "/cli/execute" or "/cli/execute?..." (origin-form path as received). */
+export const isCliPath = (path: string): boolean =>
+  path.startsWith(CLI_PATH) && (path.length === CLI_PATH.length || path.charCodeAt(CLI_PATH.length) === 63 /* ? */)
+
+/** Room for the command, args and JSON escaping of stdin on top of max_stdin_bytes. */
+const bodyLimitFor = (maxStdin: number): number => maxStdin * 2 + 64 * 1024
+
+const isJson = (contentType: string | undefined): boolean => {
+  if (contentType === undefined) return false
+  const semi = contentType.indexOf(";")
+  return (semi < 0 ? contentType : contentType.slice(0, semi)).trim().toLowerCase() === "application/json"
+}
+
+/** The request body, at most `limit` bytes (Content-Length checked up front, chunked counted). */
+const readBody = (req: IncomingMessage, limit: number, ctx: RequestContext) =>
+  Effect.callback<string, PayloadTooLarge | ClientAborted>((resume) => {
+    const declared = Number(req.headers["content-length"] ?? 0)
+    if (declared > limit) {
+      resume(Effect.fail(new PayloadTooLarge({ length: declared, limit })))
+      return
+    }
+    const chunks: Array<Buffer> = []
+    const cleanup = () => {
+      req.off("data", onData)
+      req.off("end", onEnd)
+      req.off("error", onError)
+      req.off("aborted", onError)
+    }
+    const onData = (chunk: Buffer) => {
+      ctx.bytesIn += chunk.length
+      if (ctx.bytesIn > limit) {
+        cleanup()
+        req.pause()
+        resume(Effect.fail(new PayloadTooLarge({ length: ctx.bytesIn, limit })))
+      } else chunks.push(chunk)
+    }
+    const onEnd = () => {
+      cleanup()
+      resume(Effect.succeed(Buffer.concat(chunks).toString("utf8")))
+    }
+    const onError = () => {
+      cleanup()
+      resume(Effect.fail(new ClientAborted({ phase: "cli_request_body" })))
+    }
+    req.on("data", onData)
+    req.once("end", onEnd)
+    req.once("error", onError)
+    req.once("aborted", onError)
+    return Effect.sync(cleanup)
+  })
+
+/** res.write, then wait for 'drain' when the socket buffer is full (or for 'close'). */
+const write = (res: ServerResponse, text: string): Effect.Effect<void> =>
+  res.write(text)
+    ? Effect.void
+    : Effect.callback<void>((resume) => {
+      const done = () => {
+        res.off("drain", done)
+        res.off("close", done)
+        resume(Effect.void)
+      }
+      res.once("drain", done)
+      res.once("close", done)
+      return Effect.sync(() => {
+        res.off("drain", done)
+        res.off("close", done)
+      })
+    })
+
+const recordExit = (ctx: RequestContext, exit: ExitInfo) => {
+  if (ctx.cli !== undefined) ctx.cli = { ...ctx.cli, exit_code: exit.code, signal: exit.signal, killed: exit.killed }
+  if (exit.killed !== null) ctx.outcome = `cli_${exit.killed}`
+}
+
+const streamNdjson = (exec: Execution, res: ServerResponse, ctx: RequestContext) =>
+  Effect.gen(function*() {
+    res.writeHead(200, {
+      "content-type": "application/x-ndjson",
+      "cache-control": "no-store",
+      "x-content-type-options": "nosniff",
+      "x-request-id": ctx.id
+    })
+    ctx.status = 200
+    const start = startLine(exec.pid)
+    ctx.bytesOut += start.length
+    yield* write(res, start)
+    const encoder = makeEventEncoder()
+    yield* Stream.runForEachArray(exec.output, (chunks) => {
+      let text = ""
+      for (const c of chunks) text += encoder.chunk(c.stream, c.data)
+      if (text === "") return Effect.void
+      ctx.bytesOut += Buffer.byteLength(text)
+      return write(res, text)
+    })
+    const exit = yield* exec.exit
+    recordExit(ctx, exit)
+    const tail = encoder.flush() + exitLine(exit)
+    ctx.bytesOut += Buffer.byteLength(tail)
+    res.end(tail)
+  })
+
+const collectJson = (exec: Execution, res: ServerResponse, ctx: RequestContext) =>
+  Effect.gen(function*() {
+    const out: Record<"stdout" | "stderr", Array<Uint8Array>> = { stdout: [], stderr: [] }
+    yield* Stream.runForEachArray(exec.output, (chunks) =>
+      Effect.sync(() => {
+        for (const c of chunks) out[c.stream].push(c.data)
+      }))
+    const exit = yield* exec.exit
+    recordExit(ctx, exit)
+    const stdout = encodeWhole(Buffer.concat(out.stdout))
+    const stderr = encodeWhole(Buffer.concat(out.stderr))
+    const body = JSON.stringify({
+      pid: exec.pid,
+      stdout: stdout.data,
+      ...(stdout.encoding === undefined ? {} : { stdout_encoding: stdout.encoding }),
+      stderr: stderr.data,
+      ...(stderr.encoding === undefined ? {} : { stderr_encoding: stderr.encoding }),
+      ...exit
+    }) + "\n"
+    res.writeHead(200, {
+      "content-type": "application/json",
+      "content-length": Buffer.byteLength(body),
+      "cache-control": "no-store",
+      "x-request-id": ctx.id
+    })
+    res.end(body)
+    ctx.status = 200
+    ctx.bytesOut = Buffer.byteLength(body)
+  })
+
+export type CliExecuteError =
+  | EndpointNotFound
+  | MethodNotAllowed
+  | Unauthorized
+  | Forbidden
+  | UnsupportedMediaType
+  | PayloadTooLarge
+  | ClientAborted
+  | InvalidBody
+  | CommandNotAllowed
+  | TooManyProcesses
+  | ProcessSpawnFailed
+
+/** Built once with the layer; per request only this closure runs. */
+export const makeCliExecute = (runner: CliRunner["Service"]) => {
+  const s = runner.settings
+  const digest = s.auth_token === "" ? undefined : tokenDigest(s.auth_token)
+  const bodyLimit = bodyLimitFor(s.max_stdin_bytes)
+
+  const run = (req: IncomingMessage, res: ServerResponse, ctx: RequestContext, exec: Execution, stream: boolean): Effect.Effect<void, never, Scope.Scope> =>
+    Effect.gen(function*() {
+      // The listener's socket timeout would cut a long-quiet stream: process_timeout bounds it instead.
+      const socket = req.socket
+      const previous = socket.timeout ?? 0
+      socket.setTimeout(0)
+      yield* Effect.addFinalizer(() => Effect.sync(() => { if (!socket.destroyed) socket.setTimeout(previous) }))
+      if (ctx.cli !== undefined) ctx.cli = { ...ctx.cli, pid: exec.pid }
+      yield* (stream ? streamNdjson(exec, res, ctx) : collectJson(exec, res, ctx))
+    })
+
+  return (req: IncomingMessage, res: ServerResponse, ctx: RequestContext, expectContinue: boolean): Effect.Effect<void, CliExecuteError> =>
+    Effect.gen(function*() {
+      ctx.kind = "control"
+      if (!s.enabled) return yield* new EndpointNotFound({ path: CLI_PATH })
+      if (ctx.method !== "POST") return yield* new MethodNotAllowed({ allow: "POST" })
+      if (digest !== undefined) {
+        if (!bearerMatches(req.headers.authorization, digest)) return yield* new Unauthorized({ realm: "gatehouse-cli" })
+      } else if (!isLoopback(ctx.clientIp)) {
+        return yield* new Forbidden({ reason: "cli.auth_token is not set: only loopback clients may run commands", rule: "cli.loopback_only" })
+      }
+      if (!isJson(req.headers["content-type"])) return yield* new UnsupportedMediaType({ expected: "application/json" })
+      if (expectContinue) res.writeContinue()
+      const parsed = parseCliRequest(yield* readBody(req, bodyLimit, ctx))
+      if (parsed._tag === "Failure") return yield* new InvalidBody(parsed.failure)
+      const body = parsed.success
+      const stdin = body.stdin === undefined ? undefined : Buffer.from(body.stdin, "utf8")
+      if (stdin !== undefined && stdin.length > s.max_stdin_bytes) {
+        return yield* new PayloadTooLarge({ length: stdin.length, limit: s.max_stdin_bytes })
+      }
+      const program = yield* runner.resolve(body.command)
+      const args = body.args ?? []
+      ctx.upstream = program.configured
+      ctx.cli = { command: program.configured, args: args.length, pid: 0, exit_code: null, signal: null, killed: null }
+      yield* Effect.scoped(Effect.flatMap(runner.start(program, args, stdin), (exec) => run(req, res, ctx, exec, body.stream !== false))).pipe(
+        Effect.onInterrupt(() => Effect.sync(() => {
+          if (ctx.cli !== undefined && ctx.cli.exit_code === null) ctx.cli = { ...ctx.cli, killed: "interrupted" }
+        }))
+      )
+    })
+}

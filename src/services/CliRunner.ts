@@ -1,0 +1,250 @@
+/**
+ * CliRunner (issue 3): starts allow-listed programs for POST /cli/execute and hands back their
+ * output as an Effect Stream. No shell, ever: the program is spawned by its resolved path with argv
+ * as given. Each process leads its own process group (detached), lives in the caller's Scope and is
+ * killed with its whole group when that scope closes (client gone, request done, shutdown):
+ * SIGTERM, then SIGKILL after `cli.kill_grace`. `process_timeout` and `max_output_bytes` kill it the
+ * same way. Node reaps the leader; the group kill leaves no orphans behind.
+ *
+ * `effect/process` ChildProcessSpawner does process groups too, but reports a death by signal only as
+ * an error message; the exit event needs the signal name, so node:child_process is wrapped here.
+ */
+import { NodeStream } from "@effect/platform-node"
+import { Clock, Context, Deferred, Effect, Layer, type Scope, Stream } from "effect"
+import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process"
+import { realpathSync, statSync } from "node:fs"
+import { resolve as resolvePath } from "node:path"
+import { type AllowedProgram, compileAllowlist, resolveCommand } from "../domain/cliAllowlist.ts"
+import type { ExitInfo, KilledReason, OutputStream } from "../domain/cliEvents.ts"
+import type { CliSection } from "../domain/config/cli.ts"
+import { CommandNotAllowed, ConfigError, ProcessSpawnFailed, TooManyProcesses } from "../domain/errors.ts"
+import { Config } from "./Config.ts"
+
+export interface OutputChunk {
+  readonly stream: OutputStream
+  readonly data: Uint8Array
+}
+
+export interface Execution {
+  readonly pid: number
+  /**
+   * stdout and stderr as the process writes them (pulled: a slow consumer leaves the data in the
+   * pipe and the process blocks on write). Ends when both pipes close, or at `max_output_bytes`
+   * (the chunk crossing it is cut, then the process is killed). Consume it once.
+   */
+  readonly output: Stream.Stream<OutputChunk>
+  /** Waits for the process to exit (run it after `output` ended). */
+  readonly exit: Effect.Effect<ExitInfo>
+}
+
+export interface CliStats {
+  readonly running: number
+  readonly started: number
+  readonly finished: number
+  readonly rejected: number
+  readonly timed_out: number
+  readonly output_capped: number
+  readonly spawn_failed: number
+}
+
+/** How long to wait for a process after SIGKILL before giving up on it (it is not coming back). */
+const AFTER_KILL_MS = 2000
+/** Retry-After for 429: processes are short-lived; ask again soon. */
+const RETRY_AFTER_SECONDS = 1
+
+interface ExitSignal {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+}
+
+/** kill(2) on the whole process group; ESRCH (already gone) is fine. */
+const signalGroup = (pid: number, signal: NodeJS.Signals): void => {
+  try {
+    process.kill(-pid, signal)
+  } catch {
+    // the group is gone already
+  }
+}
+
+/** PATH and LANG from the proxy's own environment, then `cli.env`; nothing else (no secrets). */
+export const childEnvironment = (parent: NodeJS.ProcessEnv, extra: Readonly<Record<string, string>>): Record<string, string> => {
+  const env: Record<string, string> = {}
+  if (parent.PATH !== undefined) env.PATH = parent.PATH
+  if (parent.LANG !== undefined) env.LANG = parent.LANG
+  return { ...env, ...extra }
+}
+
+export class CliRunner extends Context.Service<CliRunner, {
+  readonly settings: CliSection
+  /** The allow-listed program a request names (absolute path or bare name of an entry). */
+  resolve(command: string): Effect.Effect<AllowedProgram, CommandNotAllowed>
+  /** Starts the program in the caller's scope; closing the scope kills its process group. */
+  start(program: AllowedProgram, args: ReadonlyArray<string>, stdin: Uint8Array | undefined): Effect.Effect<Execution, TooManyProcesses | ProcessSpawnFailed, Scope.Scope>
+  /** Counters for the metrics endpoint. */
+  readonly stats: Effect.Effect<CliStats>
+}>()("gatehouse/CliRunner") {
+  static readonly layer = Layer.effect(
+    CliRunner,
+    Effect.gen(function*() {
+      const { cli } = yield* Config
+      const programs: Array<AllowedProgram> = []
+      let cwd = resolvePath(cli.working_dir)
+      if (cli.enabled) {
+        for (const configured of cli.allowed_commands) {
+          const real = yield* Effect.sync(() => {
+            try {
+              const r = realpathSync(configured)
+              return statSync(r).isFile() ? r : undefined
+            } catch {
+              return undefined
+            }
+          })
+          if (real === undefined) yield* Effect.logWarning("cli.allowed_commands: not found, skipped").pipe(Effect.annotateLogs({ command: configured }))
+          else programs.push({ configured, real })
+        }
+        const dir = yield* Effect.sync(() => {
+          try {
+            return statSync(cwd).isDirectory() ? realpathSync(cwd) : undefined
+          } catch {
+            return undefined
+          }
+        })
+        if (dir === undefined) {
+          return yield* new ConfigError({ key: "cli.working_dir", value: JSON.stringify(cli.working_dir), expected: "an existing directory", source: "cli" })
+        }
+        cwd = dir
+        if (cli.auth_token === "") {
+          yield* Effect.logWarning("cli.enabled without cli.auth_token: /cli/execute answers loopback clients only")
+        }
+      }
+      const allowlist = compileAllowlist(programs)
+      const env = childEnvironment(process.env, cli.env)
+      const live = new Set<ChildProcessWithoutNullStreams>()
+      const counters = { running: 0, started: 0, finished: 0, rejected: 0, timed_out: 0, output_capped: 0, spawn_failed: 0 }
+
+      // Safety net for shutdown: request scopes kill their processes; anything still alive dies here.
+      yield* Effect.addFinalizer(() =>
+        Effect.sync(() => {
+          for (const child of live) if (child.pid !== undefined) signalGroup(child.pid, "SIGKILL")
+          live.clear()
+        })
+      )
+
+      const spawnChild = (program: AllowedProgram, args: ReadonlyArray<string>, exited: Deferred.Deferred<ExitSignal>) =>
+        Effect.callback<ChildProcessWithoutNullStreams, ProcessSpawnFailed>((resume) => {
+          const child = spawn(program.real, args, {
+            argv0: program.configured,
+            cwd,
+            env,
+            detached: true,
+            shell: false,
+            stdio: "pipe",
+            windowsHide: true
+          })
+          child.on("error", (cause) => {
+            if (child.pid === undefined) {
+              counters.spawn_failed++
+              resume(Effect.fail(new ProcessSpawnFailed({ command: program.configured, cause })))
+            }
+          })
+          child.once("exit", (code, signal) => {
+            counters.finished++
+            Deferred.doneUnsafe(exited, Effect.succeed({ code, signal }))
+          })
+          child.once("spawn", () => resume(Effect.succeed(child)))
+        })
+
+      /** SIGTERM the group, SIGKILL after the grace period, then SIGKILL whatever is left in the group. */
+      const terminate = (pid: number, exited: Deferred.Deferred<ExitSignal>) =>
+        Effect.gen(function*() {
+          if (!(yield* Deferred.isDone(exited))) {
+            signalGroup(pid, "SIGTERM")
+            const done = yield* Deferred.await(exited).pipe(Effect.timeoutOption(cli.kill_grace))
+            if (done._tag === "None") {
+              signalGroup(pid, "SIGKILL")
+              yield* Deferred.await(exited).pipe(Effect.timeoutOption(AFTER_KILL_MS))
+            }
+          }
+          signalGroup(pid, "SIGKILL")
+        })
+
+      const slot = Effect.acquireRelease(
+        Effect.suspend(() => {
+          if (counters.running >= cli.max_concurrent) {
+            counters.rejected++
+            return Effect.fail(new TooManyProcesses({ limit: cli.max_concurrent, retryAfterSeconds: RETRY_AFTER_SECONDS }))
+          }
+          counters.running++
+          return Effect.void
+        }),
+        () => Effect.sync(() => { counters.running-- })
+      )
+
+      const readPipe = (stream: OutputStream, readable: NodeJS.ReadableStream) =>
+        NodeStream.fromReadable<Uint8Array, unknown>({ evaluate: () => readable, onError: (e) => e }).pipe(
+          Stream.orDie,
+          Stream.map((data): OutputChunk => ({ stream, data }))
+        )
+
+      const start = Effect.fnUntraced(function*(program: AllowedProgram, args: ReadonlyArray<string>, stdin: Uint8Array | undefined) {
+        yield* slot
+        const startedAt = yield* Clock.currentTimeMillis
+        const exited = Deferred.makeUnsafe<ExitSignal>()
+        const child = yield* Effect.acquireRelease(spawnChild(program, args, exited), (c) =>
+          terminate(c.pid!, exited).pipe(Effect.ensuring(Effect.sync(() => live.delete(c)))))
+        const pid = child.pid!
+        live.add(child)
+        counters.started++
+        child.stdin.on("error", () => {}) // EPIPE when the program does not read its stdin
+        if (stdin === undefined || stdin.length === 0) child.stdin.end()
+        else child.stdin.end(stdin)
+
+        let killed: KilledReason | null = null
+        const capHit = Deferred.makeUnsafe<void>()
+        // Watchdog: the first of process_timeout and the output cap kills the group; lives as long as the scope.
+        yield* Effect.raceFirst(
+          Effect.as(Effect.sleep(cli.process_timeout), "timeout" as const),
+          Effect.as(Deferred.await(capHit), "max_output_bytes" as const)
+        ).pipe(
+          Effect.flatMap((reason) => {
+            killed = reason
+            if (reason === "timeout") counters.timed_out++
+            else counters.output_capped++
+            return terminate(pid, exited)
+          }),
+          Effect.forkScoped
+        )
+
+        const limit = cli.max_output_bytes
+        let total = 0
+        const output = Stream.merge(readPipe("stdout", child.stdout), readPipe("stderr", child.stderr)).pipe(
+          Stream.map((c): OutputChunk => {
+            const room = limit - total
+            total += c.data.length
+            if (c.data.length <= room) return c
+            Deferred.doneUnsafe(capHit, Effect.void)
+            return { stream: c.stream, data: c.data.subarray(0, Math.max(0, room)) }
+          }),
+          Stream.takeUntil(() => total > limit)
+        )
+
+        const exit = Effect.gen(function*() {
+          const { code, signal } = yield* Deferred.await(exited)
+          const now = yield* Clock.currentTimeMillis
+          return { code, signal, duration_ms: now - startedAt, timed_out: killed === "timeout", killed } satisfies ExitInfo
+        })
+        return { pid, output, exit } satisfies Execution
+      })
+
+      return CliRunner.of({
+        settings: cli,
+        resolve: (command) => {
+          const r = resolveCommand(allowlist, command)
+          return r._tag === "Allowed" ? Effect.succeed(r.program) : Effect.fail(new CommandNotAllowed({ command, reason: r.reason }))
+        },
+        start,
+        stats: Effect.sync(() => ({ ...counters }))
+      })
+    })
+  )
+}

@@ -1,0 +1,371 @@
+/**
+ * POST /cli/execute against the real proxy and real child processes (test/fixtures/cli/*.mjs run
+ * with this Node). Streaming, stdin, encodings, exits, kills, limits, auth and the allowlist.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
+import { connect } from "node:net"
+import { networkInterfaces, tmpdir } from "node:os"
+import { join } from "node:path"
+import { allEvents, type CliEvent, eventReader, execute, fixture, isRunning, NODE, outputOf, waitGone } from "../fixtures/cli.ts"
+import { type RunningProxy, startProxy } from "../fixtures/proxy.ts"
+
+const TOKEN = "s3cret-token"
+const PYTHON3 = "/usr/bin/python3"
+const exitOf = (events: ReadonlyArray<CliEvent>) => events.at(-1)!
+
+describe("POST /cli/execute", () => {
+  let proxy: RunningProxy
+  let dir: string
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "gatehouse-cli-"))
+    process.env.GATEHOUSE_TEST_SECRET = "must-not-leak"
+    proxy = await startProxy({
+      cli: {
+        enabled: true,
+        auth_token: TOKEN,
+        max_concurrent: 8,
+        process_timeout: "10s",
+        max_stdin_bytes: "64KB",
+        working_dir: dir,
+        env: { GREETING: "hi" },
+        allowed_commands: [NODE, PYTHON3]
+      }
+    })
+  })
+  afterAll(async () => {
+    await proxy.stop()
+    delete process.env.GATEHOUSE_TEST_SECRET
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it("streams start, stdout lines and exit as NDJSON over chunked encoding", async () => {
+    const res = await execute(proxy.url, { command: "node", args: [fixture("ticker.mjs"), "a", "3", "10"] }, { token: TOKEN })
+    expect(res.status).toBe(200)
+    expect(res.headers.get("content-type")).toBe("application/x-ndjson")
+    expect(res.headers.get("transfer-encoding")).toBe("chunked")
+    const events = await allEvents(res)
+    expect(events[0]?.type).toBe("start")
+    expect(typeof events[0]?.pid).toBe("number")
+    expect(outputOf(events, "stdout").toString()).toBe("a line-1\na line-2\na line-3\n")
+    expect(exitOf(events)).toMatchObject({ type: "exit", code: 0, signal: null, timed_out: false, killed: null })
+    const entry = proxy.entries().at(-1)!
+    expect(entry.cli).toMatchObject({ command: NODE, args: 4, exit_code: 0, killed: null })
+    expect(entry.status).toBe(200)
+    expect(entry.bytes_out).toBeGreaterThan(0)
+  })
+
+  it.skipIf(!existsSync(PYTHON3))("resolves a bare name to its allow-listed path (python3 → /usr/bin/python3, a symlink)", async () => {
+    const events = await allEvents(await execute(proxy.url, { command: "python3", args: ["-c", "import sys; print(sys.argv[1:])", "a b", "$x"] }, { token: TOKEN }))
+    expect(outputOf(events, "stdout").toString()).toBe("['a b', '$x']\n")
+    expect(exitOf(events).code).toBe(0)
+  })
+
+  it("delivers a line while the process is still running (live streaming, not a burst at the end)", async () => {
+    const gate = join(dir, `gate-${Date.now()}`)
+    const res = await execute(proxy.url, { command: "node", args: [fixture("gate.mjs"), gate] }, { token: TOKEN })
+    const events = eventReader(res)
+    const start = await events.next()
+    const first = await events.next()
+    expect(first).toEqual({ type: "stdout", data: "first\n" })
+    // The program cannot print "second" (or exit) before the gate file exists, which we create only now.
+    expect(isRunning(start!.pid!)).toBe(true)
+    writeFileSync(gate, "")
+    const rest = await events.rest()
+    expect(outputOf(rest, "stdout").toString()).toBe("second\n")
+    expect(exitOf(rest)).toMatchObject({ type: "exit", code: 0 })
+  })
+
+  it("writes stdin to the process and closes it", async () => {
+    const input = "line one\nline two ✓\n"
+    const events = await allEvents(await execute(proxy.url, { command: "node", args: [fixture("echo-stdin.mjs")], stdin: input }, { token: TOKEN }))
+    expect(outputOf(events, "stdout").toString()).toBe(input)
+    expect(outputOf(events, "stderr").toString()).toBe(`bytes=${Buffer.byteLength(input)}\n`)
+  })
+
+  it("stream: false answers one JSON document after the process ends", async () => {
+    const res = await execute(proxy.url, { command: "node", args: [fixture("echo-stdin.mjs")], stdin: "abc", stream: false }, { token: TOKEN })
+    expect(res.status).toBe(200)
+    expect(res.headers.get("content-type")).toBe("application/json")
+    const body = await res.json() as Record<string, unknown>
+    expect(body).toMatchObject({ stdout: "abc", stderr: "bytes=3\n", code: 0, signal: null, timed_out: false })
+    expect(typeof body.duration_ms).toBe("number")
+  })
+
+  it("sends output that is not UTF-8 as base64, and keeps a character split across writes as text", async () => {
+    const events = await allEvents(await execute(proxy.url, { command: "node", args: [fixture("bytes.mjs")] }, { token: TOKEN }))
+    const stdout = events.filter((e) => e.type === "stdout")
+    expect(stdout.every((e) => e.encoding === "base64")).toBe(true)
+    expect([...outputOf(events, "stdout")]).toEqual([0xff, 0xfe, 0x00, 0x41, 0xc3])
+    const stderr = events.filter((e) => e.type === "stderr")
+    expect(stderr.every((e) => e.encoding === undefined)).toBe(true)
+    expect(stderr.map((e) => e.data).join("")).toBe("é-ok\n")
+    const json = await (await execute(proxy.url, { command: "node", args: [fixture("bytes.mjs")], stream: false }, { token: TOKEN })).json() as Record<string, unknown>
+    expect(json.stdout_encoding).toBe("base64")
+    expect([...Buffer.from(json.stdout as string, "base64")]).toEqual([0xff, 0xfe, 0x00, 0x41, 0xc3])
+    expect(json.stderr).toBe("é-ok\n")
+  })
+
+  it("reports exit codes and deaths by signal", async () => {
+    const code = await allEvents(await execute(proxy.url, { command: "node", args: [fixture("exit.mjs"), "code", "3"] }, { token: TOKEN }))
+    expect(exitOf(code)).toMatchObject({ code: 3, signal: null })
+    const signal = await allEvents(await execute(proxy.url, { command: "node", args: [fixture("exit.mjs"), "signal", "SIGKILL"] }, { token: TOKEN }))
+    expect(exitOf(signal)).toMatchObject({ code: null, signal: "SIGKILL", timed_out: false, killed: null })
+  })
+
+  it("keeps several concurrent executions' output apart", async () => {
+    const tags = ["alpha", "beta", "gamma", "delta"]
+    const results = await Promise.all(tags.map(async (tag) =>
+      [tag, await allEvents(await execute(proxy.url, { command: "node", args: [fixture("ticker.mjs"), tag, "5", "20"] }, { token: TOKEN }))] as const
+    ))
+    for (const [tag, events] of results) {
+      expect(outputOf(events, "stdout").toString()).toBe([1, 2, 3, 4, 5].map((i) => `${tag} line-${i}\n`).join(""))
+      expect(exitOf(events).code).toBe(0)
+    }
+  })
+
+  it("kills the process group when the client disconnects (no orphans left)", async () => {
+    const abort = new AbortController()
+    const res = await execute(proxy.url, { command: "node", args: [fixture("sleeper.mjs"), "--child"] }, { token: TOKEN, signal: abort.signal })
+    const events = eventReader(res)
+    await events.next()
+    const ready = JSON.parse((await events.next())!.data!) as { pid: number; child: number }
+    expect(isRunning(ready.pid) && isRunning(ready.child)).toBe(true)
+    abort.abort()
+    expect(await waitGone(ready.pid)).toBe(true)
+    expect(await waitGone(ready.child)).toBe(true)
+  })
+
+  it("gives children only PATH, LANG and cli.env, in cli.working_dir (no proxy secrets)", async () => {
+    const events = await allEvents(await execute(proxy.url, { command: NODE, args: [fixture("argv.mjs")] }, { token: TOKEN }))
+    const seen = JSON.parse(outputOf(events, "stdout").toString()) as { cwd: string; env: Record<string, string> }
+    expect(seen.env.GATEHOUSE_TEST_SECRET).toBeUndefined()
+    expect(seen.env.GREETING).toBe("hi")
+    expect(Object.keys(seen.env).filter((k) => !["PATH", "LANG", "GREETING"].includes(k))).toEqual([])
+    expect(seen.cwd).toBe(dir)
+  })
+
+  describe("threat: command injection — args are argv, never shell text", () => {
+    it("passes shell metacharacters through literally", async () => {
+      const tricky = ["; echo pwned", "$(id)", "`id`", "a|b && c", "*", "$HOME", "'\"", "\n--flag"]
+      const events = await allEvents(await execute(proxy.url, { command: "node", args: [fixture("argv.mjs"), ...tricky] }, { token: TOKEN }))
+      expect((JSON.parse(outputOf(events, "stdout").toString()) as { argv: Array<string> }).argv).toEqual(tricky)
+    })
+  })
+
+  describe("threat: allowlist bypass → 403", () => {
+    const refused = async (command: string) => {
+      const res = await execute(proxy.url, { command, args: ["-e", "1"] }, { token: TOKEN })
+      const body = await res.json() as { error: string; detail: string }
+      return { status: res.status, ...body }
+    }
+    it("refuses programs that are not listed (sh, /bin/sh, /usr/bin/env)", async () => {
+      for (const command of ["sh", "/bin/sh", "/usr/bin/env", "bash"]) {
+        const r = await refused(command)
+        expect(r.status, command).toBe(403)
+        expect(r.error).toBe("command_not_allowed")
+      }
+    })
+    it("refuses ../ and relative paths to an allowed program", async () => {
+      const parts = NODE.split("/")
+      const dotdot = [...parts.slice(0, -1), "..", parts.at(-2), parts.at(-1)].join("/")
+      for (const command of [dotdot, `./node`, `../node`, `bin/node`, `${NODE}/`, `/./${NODE.slice(1)}`]) {
+        expect((await refused(command)).status, command).toBe(403)
+      }
+    })
+    it("refuses a symlink elsewhere, even one named like an allowed program", async () => {
+      const link = join(dir, "node")
+      symlinkSync("/bin/sh", link)
+      const other = join(dir, "allowed-looking")
+      symlinkSync(NODE, other)
+      expect((await refused(link)).status).toBe(403)
+      expect((await refused(other)).status).toBe(403)
+    })
+    it("never searches PATH: a bare name must be the basename of an allowed entry", async () => {
+      expect((await refused("perl")).status).toBe(403)
+      expect((await refused("python")).status).toBe(403)
+      expect((await refused("node ")).status).toBe(403)
+    })
+  })
+
+  describe("auth (cli.auth_token)", () => {
+    it("401 without a token or with a wrong one, with WWW-Authenticate", async () => {
+      for (const token of [undefined, "wrong", `${TOKEN}x`, TOKEN.slice(0, -1)]) {
+        const res = await execute(proxy.url, { command: "node", args: ["-e", "1"] }, token === undefined ? {} : { token })
+        expect(res.status).toBe(401)
+        expect(res.headers.get("www-authenticate")).toContain("Bearer")
+        await res.body?.cancel()
+      }
+      const basic = await execute(proxy.url, { command: "node" }, { headers: { authorization: `Basic ${TOKEN}` } })
+      expect(basic.status).toBe(401)
+    })
+  })
+
+  describe("request validation", () => {
+    const problem = async (body: unknown, headers?: Record<string, string>) => {
+      const res = await execute(proxy.url, body, { token: TOKEN, ...(headers === undefined ? {} : { headers }) })
+      return { status: res.status, ...(await res.json() as { error: string; detail: string }) }
+    }
+    it("400 naming the field path", async () => {
+      expect(await problem({ args: [] })).toMatchObject({ status: 400, error: "invalid_body" })
+      expect((await problem({ args: [] })).detail).toMatch(/^command: /)
+      expect((await problem({ command: "node", args: "x" })).detail).toMatch(/^args: /)
+      expect((await problem({ command: "node", args: ["ok", 5] })).detail).toMatch(/^args\.1: /)
+      expect((await problem({ command: "node", stream: "yes" })).detail).toMatch(/^stream: /)
+      expect((await problem({ command: "node", args: Array.from({ length: 257 }, () => "a") })).detail).toMatch(/^args: /)
+      expect((await problem({ command: "node", extra: 1 })).detail).toMatch(/^extra: /)
+      expect((await problem({ command: "" })).status).toBe(400)
+      expect((await problem({ command: "node", args: ["a\u0000b"] })).detail).toMatch(/^args\.0: /)
+      expect(await problem("{not json")).toMatchObject({ status: 400, error: "invalid_body" })
+    })
+    it("413 for stdin over max_stdin_bytes and for bodies over the limit", async () => {
+      expect((await problem({ command: "node", stdin: "x".repeat(64 * 1024 + 1) })).status).toBe(413)
+      expect((await problem({ command: "node", stdin: "x".repeat(300 * 1024) })).status).toBe(413)
+    })
+    it("threat: cross-site request from a browser — 415 unless Content-Type is application/json", async () => {
+      expect((await problem({ command: "node" }, { "content-type": "text/plain" })).status).toBe(415)
+    })
+    it("405 for other methods", async () => {
+      const res = await fetch(`${proxy.url}/cli/execute`, { headers: { authorization: `Bearer ${TOKEN}` } })
+      expect(res.status).toBe(405)
+      expect(res.headers.get("allow")).toBe("POST")
+    })
+  })
+})
+
+describe("POST /cli/execute limits", () => {
+  let proxy: RunningProxy
+  let dir: string
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "gatehouse-cli-"))
+    proxy = await startProxy({
+      cli: {
+        enabled: true,
+        max_concurrent: 1,
+        process_timeout: "400ms",
+        kill_grace: "200ms",
+        max_output_bytes: "10KB",
+        allowed_commands: [NODE]
+      }
+    })
+  })
+  afterAll(async () => {
+    await proxy.stop()
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it("process_timeout sends SIGTERM; the exit event says timed_out", async () => {
+    const events = await allEvents(await execute(proxy.url, { command: "node", args: [fixture("sleeper.mjs")] }))
+    expect(exitOf(events)).toMatchObject({ type: "exit", code: null, signal: "SIGTERM", timed_out: true, killed: "timeout" })
+    expect(proxy.entries().at(-1)?.outcome).toBe("cli_timeout")
+  })
+
+  it("a process that ignores SIGTERM gets SIGKILL after kill_grace", async () => {
+    const events = await allEvents(await execute(proxy.url, { command: "node", args: [fixture("sleeper.mjs"), "--ignore-term"] }))
+    expect(outputOf(events, "stderr").toString()).toContain("ignoring SIGTERM")
+    expect(exitOf(events)).toMatchObject({ signal: "SIGKILL", timed_out: true })
+  })
+
+  it("max_output_bytes cuts the output at the limit and kills the process", async () => {
+    const events = await allEvents(await execute(proxy.url, { command: "node", args: [fixture("flood.mjs")] }))
+    expect(outputOf(events, "stdout").length).toBe(10 * 1024)
+    expect(exitOf(events)).toMatchObject({ type: "exit", killed: "max_output_bytes", timed_out: false })
+    expect(exitOf(events).code).not.toBe(0)
+  })
+
+  it("max_concurrent: the next request gets 429 with Retry-After (no queue)", async () => {
+    const gate = join(dir, "gate-concurrency")
+    const running = await execute(proxy.url, { command: "node", args: [fixture("gate.mjs"), gate] })
+    const events = eventReader(running)
+    await events.next()
+    const second = await execute(proxy.url, { command: "node", args: ["-e", "1"] })
+    expect(second.status).toBe(429)
+    expect(second.headers.get("retry-after")).toBe("1")
+    const logged = proxy.lines.length
+    writeFileSync(gate, "")
+    expect(exitOf(await events.rest()).code).toBe(0)
+    // the slot is free once the first request is finished (its access-log line is written after that)
+    while (proxy.lines.length === logged) await new Promise((r) => setTimeout(r, 5))
+    const third = await execute(proxy.url, { command: "node", args: ["-e", "1"] })
+    expect(third.status).toBe(200)
+    expect(exitOf(await allEvents(third)).code).toBe(0)
+  })
+
+  it("without auth_token, loopback clients are served", async () => {
+    const res = await execute(proxy.url, { command: "node", args: ["-e", "1"], stream: false })
+    expect(res.status).toBe(200)
+  })
+})
+
+const externalIpv4 = Object.values(networkInterfaces()).flat().find((i) => i?.family === "IPv4" && !i.internal)?.address
+
+describe("POST /cli/execute without auth_token", () => {
+  it.skipIf(externalIpv4 === undefined)("threat: remote code execution — refuses non-loopback clients with 403", async () => {
+    const proxy = await startProxy({ server: { host: "0.0.0.0" }, cli: { enabled: true, allowed_commands: [NODE] } })
+    try {
+      const remote = await execute(`http://${externalIpv4}:${proxy.port}`, { command: "node", args: ["-e", "1"] })
+      expect(remote.status).toBe(403)
+      expect(((await remote.json()) as { detail: string }).detail).toContain("loopback")
+      const local = await execute(proxy.url, { command: "node", args: ["-e", "1"], stream: false })
+      expect(local.status).toBe(200)
+    } finally {
+      await proxy.stop()
+    }
+  })
+})
+
+describe("POST /cli/execute backpressure", () => {
+  it("a client that stops reading stalls the process on its pipe instead of buffering its output", async () => {
+    const proxy = await startProxy({ cli: { enabled: true, max_output_bytes: "200MB", allowed_commands: [NODE] } })
+    const body = JSON.stringify({ command: "node", args: [fixture("flood.mjs"), String(32 * 1024 * 1024)] })
+    const sock = connect(proxy.port, "127.0.0.1")
+    try {
+      sock.write(`POST /cli/execute HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`)
+      let head = ""
+      const pid = await new Promise<number>((resolve) => {
+        const onData = (c: Buffer) => {
+          head += c.toString("latin1")
+          const m = /"type":"start","pid":(\d+)/.exec(head)
+          if (m !== null) {
+            sock.off("data", onData)
+            sock.pause()
+            resolve(Number(m[1]))
+          }
+        }
+        sock.on("data", onData)
+      })
+      // Without backpressure the proxy would pull all 32 MiB (more than the kernel socket buffers hold)
+      // into memory within this wait and the process would have exited; with it, it is blocked writing.
+      await new Promise((r) => setTimeout(r, 1000))
+      expect(isRunning(pid)).toBe(true)
+      sock.destroy()
+      expect(await waitGone(pid)).toBe(true)
+    } finally {
+      sock.destroy()
+      await proxy.stop()
+    }
+  })
+})
+
+describe("POST /cli/execute switched off, and shutdown", () => {
+  it("answers 404 when cli.enabled is false (the default)", async () => {
+    const proxy = await startProxy({ routing: { default_backend: "" } })
+    try {
+      const res = await execute(proxy.url, { command: "node" })
+      expect(res.status).toBe(404)
+    } finally {
+      await proxy.stop()
+    }
+  })
+
+  it("proxy shutdown kills running processes at the end of the grace period", async () => {
+    const proxy = await startProxy({ server: { timeouts: { shutdown_grace: "100ms" } }, cli: { enabled: true, allowed_commands: [NODE] } })
+    const res = await execute(proxy.url, { command: "node", args: [fixture("sleeper.mjs"), "--child"] })
+    const events = eventReader(res)
+    await events.next()
+    const ready = JSON.parse((await events.next())!.data!) as { pid: number; child: number }
+    await proxy.stop()
+    expect(await waitGone(ready.pid)).toBe(true)
+    expect(await waitGone(ready.child)).toBe(true)
+  })
+})
