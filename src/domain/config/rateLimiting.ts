@@ -1,0 +1,35 @@
+import { Schema } from "effect"
+import { DurationMs } from "./units.ts"
+import { withDefault } from "./withDefault.ts"
+
+/** An IPv4 or IPv6 CIDR or bare address (same shape as `security.access_control`). */
+const Cidr = Schema.String.pipe(
+  Schema.check(Schema.isPattern(/^[0-9A-Fa-f:.]+(\/\d{1,3})?$/, { message: `expected a CIDR such as "10.0.0.0/8" or "::1/128"` }))
+)
+
+const Positive = Schema.Number.pipe(Schema.check(Schema.isGreaterThan(0)))
+const PositiveInt = Schema.Int.pipe(Schema.check(Schema.isGreaterThanOrEqualTo(1)))
+
+/**
+ * `security.rate_limiting`: a token bucket per client (RFC 6585 §4 429 over the limit).
+ * `requests_per_second` is the refill rate, `burst` the bucket size. `backend: redis` shares one
+ * budget per client across every instance using the same Redis (server-side time, atomic script).
+ */
+export const RateLimitingSettings = Schema.Struct({
+  enabled: withDefault(Schema.Boolean, true),
+  requests_per_second: withDefault(Positive, 100),
+  burst: withDefault(PositiveInt, 200),
+  key: withDefault(Schema.Literals(["client_ip"]), "client_ip"),
+  /** Peers whose X-Forwarded-For is believed: the client is the right-most address not in this list. */
+  trusted_proxies: withDefault(Schema.Array(Cidr), []),
+  backend: withDefault(Schema.Literals(["memory", "redis"]), "memory"),
+  redis_url: withDefault(Schema.String.pipe(Schema.check(Schema.isPattern(/^rediss?:\/\//, { message: `expected a URL such as "redis://127.0.0.1:6379"` }))), "redis://127.0.0.1:6379"),
+  redis_prefix: withDefault(Schema.String, "gatehouse:rl:"),
+  /** Per-command bound on a Redis round trip; past it the request gets `on_backend_error`. */
+  redis_timeout: withDefault(DurationMs, "250ms"),
+  on_backend_error: withDefault(Schema.Literals(["allow", "deny"]), "allow"),
+  exempt: withDefault(Schema.Array(Cidr), ["127.0.0.1/32"]),
+  /** memory backend: most distinct clients tracked at once (idle buckets expire sooner when full). */
+  max_clients: withDefault(PositiveInt, 1_000_000)
+})
+export type RateLimitingSettings = typeof RateLimitingSettings.Type

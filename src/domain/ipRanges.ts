@@ -1,0 +1,65 @@
+/**
+ * IP address ranges (pure, built once): CIDR lists for rate-limit exemptions, trusted proxies and the
+ * SSRF guard's allow list, and the address classes a forward proxy must not reach by default.
+ */
+import { BlockList, isIP } from "node:net"
+
+export interface IpRanges {
+  readonly has: (ip: string) => boolean
+  readonly empty: boolean
+}
+
+/** "10.0.0.0/8", "::1/128" or a bare address → one matcher; IPv4-mapped IPv6 addresses match their IPv4 rule. */
+export const ipRanges = (cidrs: ReadonlyArray<string>): IpRanges => {
+  const list = new BlockList()
+  for (const c of cidrs) {
+    const [addr, bits] = c.split("/") as [string, string | undefined]
+    const family = isIP(addr) === 6 ? "ipv6" : "ipv4"
+    if (isIP(addr) === 0) throw new Error(`not an IP address: ${c}`)
+    const max = family === "ipv6" ? 128 : 32
+    const prefix = bits === undefined ? max : Number(bits)
+    if (!(prefix >= 0 && prefix <= max)) throw new Error(`bad prefix length: ${c}`)
+    list.addSubnet(addr, prefix, family)
+  }
+  const empty = cidrs.length === 0
+  return {
+    empty,
+    has: empty
+      ? () => false
+      : (ip) => {
+        const v = unmapV4(ip)
+        const fam = isIP(v)
+        return fam !== 0 && list.check(v, fam === 6 ? "ipv6" : "ipv4")
+      }
+  }
+}
+
+/** "::ffff:127.0.0.1" → "127.0.0.1"; other addresses unchanged. */
+export const unmapV4 = (ip: string): string =>
+  ip.length > 7 && ip.charCodeAt(0) === 58 && ip.toLowerCase().startsWith("::ffff:") && ip.includes(".") ? ip.slice(7) : ip
+
+/**
+ * Destinations refused for forward/CONNECT by default (SSRF): loopback, link-local (cloud metadata
+ * 169.254.169.254 included), unspecified, and IPv6 forms of those (mapped, NAT64 of metadata).
+ */
+export const PRIVATE_DESTINATIONS: ReadonlyArray<string> = [
+  "127.0.0.0/8",
+  "0.0.0.0/8",
+  "169.254.0.0/16",
+  "::1/128",
+  "::/128",
+  "fe80::/10",
+  "64:ff9b::a9fe:0/112"
+]
+
+/** The client behind trusted proxies: the right-most X-Forwarded-For entry that is not a trusted proxy. */
+export const clientBehindProxies = (peer: string, xff: string | undefined, trusted: IpRanges): string => {
+  if (xff === undefined || trusted.empty || !trusted.has(peer)) return peer
+  const parts = xff.split(",")
+  for (let i = parts.length - 1; i >= 0; i--) {
+    const ip = unmapV4(parts[i]!.trim())
+    if (isIP(ip) === 0) return peer
+    if (!trusted.has(ip)) return ip
+  }
+  return peer
+}

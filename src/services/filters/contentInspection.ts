@@ -1,0 +1,96 @@
+/**
+ * Content inspection (security.inspection, "malware"): refuses responses by content type at the
+ * head, and scans bodies as they stream, never buffering them whole: the EICAR test signature
+ * anywhere in the body (across chunk boundaries too, via a sliding window) and SHA-256 digests of
+ * whole bodies up to `max_digest_bytes` (those bodies are held until their digest is known).
+ * Compressed bodies (Content-Encoding) are scanned as sent; see README.
+ */
+import { createHash, type Hash } from "node:crypto"
+import { Blocked } from "../../domain/errors.ts"
+import type { HeaderMap } from "../../domain/hopHeaders.ts"
+import { EICAR, makeSignatureScanner, type Signature } from "../../domain/signatureScanner.ts"
+import type { BodyInspector, FilterPlugin, FilterRequest } from "./FilterPlugin.ts"
+
+const SIGNATURES: ReadonlyArray<Signature> = [{ name: "EICAR-Test-File", bytes: Buffer.from(EICAR, "latin1") }]
+
+const single = (v: string | Array<string> | undefined): string | undefined => (Array.isArray(v) ? v[0] : v)
+
+const contentLengthOf = (headers: HeaderMap): number | undefined => {
+  const v = single(headers["content-length"])
+  if (v === undefined) return undefined
+  const n = Number(v)
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined
+}
+
+const mediaTypeOf = (headers: HeaderMap): string | undefined => {
+  const v = single(headers["content-type"])
+  if (v === undefined) return undefined
+  const semi = v.indexOf(";")
+  return (semi < 0 ? v : v.slice(0, semi)).trim().toLowerCase()
+}
+
+const blocked = (req: FilterRequest, rule: string, reason: string) =>
+  new Blocked({ filter: "inspection", subject: req.host ?? req.rawHost, rule, reason })
+
+export const contentInspection: FilterPlugin = {
+  name: "inspection",
+  compile: ({ inspection }) => {
+    if (!inspection.enabled) return undefined
+    const types = new Set<string>()
+    const topLevel = new Set<string>()
+    for (const t of inspection.blocked_content_types) {
+      const lower = t.toLowerCase()
+      if (lower.endsWith("/*")) topLevel.add(lower.slice(0, -2))
+      else types.add(lower)
+    }
+    const digests = new Set(inspection.sha256.map((d) => d.toLowerCase()))
+    const scanEicar = inspection.eicar
+    if (types.size === 0 && topLevel.size === 0 && digests.size === 0 && !scanEicar) return undefined
+    const maxDigest = inspection.max_digest_bytes
+    const holdBytes = inspection.hold_bytes
+
+    const responseHead = types.size === 0 && topLevel.size === 0
+      ? undefined
+      : (req: FilterRequest, _status: number, headers: HeaderMap) => {
+        const media = mediaTypeOf(headers)
+        if (media === undefined) return undefined
+        const slash = media.indexOf("/")
+        const rule = types.has(media) ? media : topLevel.has(media.slice(0, slash)) ? `${media.slice(0, slash)}/*` : undefined
+        return rule === undefined
+          ? undefined
+          : blocked(req, `security.inspection.blocked_content_types: ${rule}`, `content type ${media} is blocked`)
+      }
+
+    const responseBody = (req: FilterRequest, _status: number, headers: HeaderMap): BodyInspector | undefined => {
+      const length = contentLengthOf(headers)
+      const digest = digests.size > 0 && (length === undefined || length <= maxDigest)
+      if (!digest && !scanEicar) return undefined
+      const scanner = scanEicar ? makeSignatureScanner(SIGNATURES) : undefined
+      let hash: Hash | undefined = digest ? createHash("sha256") : undefined
+      let seen = 0
+      return {
+        // digest bodies are held whole (they are within max_digest_bytes); small known-length bodies too
+        holdBytes: digest ? (length ?? maxDigest) : length !== undefined && length <= holdBytes ? length : 0,
+        data: (chunk) => {
+          seen += chunk.length
+          if (hash !== undefined) {
+            if (seen > maxDigest) hash = undefined
+            else hash.update(chunk)
+          }
+          const hit = scanner?.push(chunk)
+          return hit === undefined
+            ? undefined
+            : blocked(req, `security.inspection.eicar: ${hit}`, `response body contains the ${hit} signature`)
+        },
+        end: () => {
+          if (hash === undefined) return undefined
+          const hex = hash.digest("hex")
+          return digests.has(hex)
+            ? blocked(req, `security.inspection.sha256: ${hex}`, `response body matches a blocked SHA-256 digest`)
+            : undefined
+        }
+      }
+    }
+    return responseHead === undefined ? { name: "inspection", responseBody } : { name: "inspection", responseHead, responseBody }
+  }
+}
