@@ -1,0 +1,14 @@
+import { Schema } from "effect"
+import { Port } from "./server.ts"
+import { withDefault } from "./withDefault.ts"
+
+/** The `metrics:` section: OpenTelemetry metrics in Prometheus text format. */
+export const MetricsSection = Schema.Struct({
+  enabled: withDefault(Schema.Boolean, true),
+  /** The metrics listener (GET /metrics); port 0 = any free port. */
+  host: withDefault(Schema.String.pipe(Schema.check(Schema.isMinLength(1))), "127.0.0.1"),
+  port: withDefault(Port, 9090),
+  /** Also answer origin-form GET /metrics on the proxy's own port (it then shadows a backend's /metrics). */
+  on_main_port: withDefault(Schema.Boolean, true)
+})
+export type MetricsSection = typeof MetricsSection.Type

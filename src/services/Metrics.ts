@@ -1,0 +1,367 @@
+/**
+ * OpenTelemetry metrics, exported in Prometheus text by @opentelemetry/exporter-prometheus on
+ * `metrics.host:metrics.port` /metrics (and on the main port, see the pipeline's control phase).
+ *
+ * Hot path: the hooks below only bump plain numbers in cells keyed by bounded label sets. The
+ * OpenTelemetry SDK reads them at scrape time: counters and gauges as asynchronous (observable)
+ * instruments, histograms through a MetricProducer handed to the exporter (OTel's bridge for
+ * pre-aggregated data). A synchronous `counter.add(1, attrs)` costs ~1-2 µs per call in the SDK
+ * (attribute hashing); a cell update costs a Map lookup.
+ *
+ * Hooks other services call (plain functions: they run in native callbacks too):
+ *   blocked(rule), rateLimited(rule), cache(event, bytes?), cacheSize(bytes, entries),
+ *   cliStarted(), cliFinished(outcome), compressed(coding, in, out), connections(±1), tunnels(±1).
+ */
+import { type Attributes, ValueType } from "@opentelemetry/api"
+import { PrometheusExporter } from "@opentelemetry/exporter-prometheus"
+import { resourceFromAttributes } from "@opentelemetry/resources"
+import {
+  AggregationTemporality,
+  type CollectionResult,
+  DataPointType,
+  type HistogramMetricData,
+  MeterProvider,
+  type MetricProducer
+} from "@opentelemetry/sdk-metrics"
+import { Context, Effect, Layer } from "effect"
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
+import { ConfigError } from "../domain/errors.ts"
+import {
+  DURATION_BUCKETS,
+  FixedHistogram,
+  LabelledCounter,
+  methodLabel,
+  RATIO_BUCKETS,
+  statusClassLabel
+} from "../domain/metricLabels.ts"
+import type { RequestContext } from "../domain/RequestContext.ts"
+import { parseBackend } from "../domain/routeTable.ts"
+import { Config } from "./Config.ts"
+import type { PoolStats } from "./Upstream.ts"
+
+export type CacheEvent = "hit" | "miss" | "stale" | "eviction" | "store" | "bypass" | "revalidated"
+
+export interface MetricsHooks {
+  readonly enabled: boolean
+  /** One finished request (called from the access-log point, whatever the outcome). */
+  readonly request: (ctx: RequestContext, durationNs: bigint) => void
+  readonly connections: (delta: 1 | -1) => void
+  readonly tunnels: (delta: 1 | -1) => void
+  readonly compressed: (coding: string, bytesIn: number, bytesOut: number) => void
+  readonly cache: (event: CacheEvent, bytes?: number) => void
+  readonly cacheSize: (bytes: number, entries: number) => void
+  readonly blocked: (rule: string) => void
+  readonly rateLimited: (rule: string) => void
+  readonly cliStarted: () => void
+  readonly cliFinished: (outcome: string) => void
+  /** Answers GET /metrics with the Prometheus text (undefined when metrics are off). */
+  readonly serve: ((req: IncomingMessage, res: ServerResponse) => void) | undefined
+  /** Port of the metrics listener (0 when off). */
+  readonly port: number
+  /** Registers the upstream pools' stats reader (read at scrape time). */
+  readonly observePools: (read: () => ReadonlyMap<string, PoolStats>) => void
+}
+
+interface RequestCell {
+  readonly attrs: Attributes
+  requests: number
+  bytesIn: number
+  bytesOut: number
+  readonly duration: FixedHistogram
+}
+
+const noop = () => {}
+const disabled: MetricsHooks = {
+  enabled: false,
+  request: noop,
+  connections: noop,
+  tunnels: noop,
+  compressed: noop,
+  cache: noop,
+  cacheSize: noop,
+  blocked: noop,
+  rateLimited: noop,
+  cliStarted: noop,
+  cliFinished: noop,
+  serve: undefined,
+  port: 0,
+  observePools: noop
+}
+
+/** Upstream failures that say the backend itself is unreachable (passive health). */
+const DOWN_OUTCOMES: ReadonlySet<string> = new Set(["upstream_connect", "upstream_dns", "upstream_timeout", "upstream_tls"])
+
+const hrNow = (): [number, number] => {
+  const ms = performance.timeOrigin + performance.now()
+  const s = Math.floor(ms / 1000)
+  return [s, Math.round((ms - s * 1000) * 1e6)]
+}
+
+const histogramData = (
+  name: string,
+  description: string,
+  start: [number, number],
+  end: [number, number],
+  points: Iterable<readonly [Attributes, FixedHistogram]>
+): HistogramMetricData => {
+  const dataPoints: HistogramMetricData["dataPoints"] = []
+  for (const [attributes, h] of points) {
+    if (h.count === 0) continue
+    dataPoints.push({
+      startTime: start,
+      endTime: end,
+      attributes,
+      value: {
+        buckets: { boundaries: [...h.boundaries], counts: [...h.counts] },
+        sum: h.sum,
+        count: h.count,
+        min: h.min,
+        max: h.max
+      }
+    })
+  }
+  return {
+    descriptor: { name, description, unit: "", valueType: ValueType.DOUBLE },
+    aggregationTemporality: AggregationTemporality.CUMULATIVE,
+    dataPointType: DataPointType.HISTOGRAM,
+    dataPoints
+  }
+}
+
+const listen = (server: Server, port: number, host: string) =>
+  Effect.callback<number, ConfigError>((resume) => {
+    const onError = (e: NodeJS.ErrnoException) =>
+      resume(Effect.fail(new ConfigError({
+        key: "metrics.port",
+        value: String(port),
+        expected: `a free port on ${host} (${e.code ?? e.message})`,
+        source: "listen"
+      })))
+    server.once("error", onError)
+    server.listen({ port, host }, () => {
+      server.removeListener("error", onError)
+      const addr = server.address()
+      resume(Effect.succeed(typeof addr === "object" && addr !== null ? addr.port : port))
+    })
+  })
+
+const makeEnabled = Effect.gen(function*() {
+  const config = yield* Config
+  let pools: () => ReadonlyMap<string, PoolStats> = () => new Map()
+  const { metrics: cfg } = config
+  const startTime = hrNow()
+
+  // --- hot-path state: plain numbers in bounded cells -------------------------------------
+  const requestCells = new Map<string, RequestCell>()
+  const upstreamCells = new Map<string, { attrs: Attributes; h: FixedHistogram }>()
+  const backendUp = new Map<string, number>()
+  const compression = new Map<string, { attrs: Attributes; responses: number; in: number; out: number; ratio: FixedHistogram }>()
+  const cacheEvents = new LabelledCounter(16)
+  const cacheBytes = new LabelledCounter(16)
+  const blocked = new LabelledCounter(64)
+  const rateLimited = new LabelledCounter(64)
+  const cliFinished = new LabelledCounter(16)
+  let activeConnections = 0
+  let activeTunnels = 0
+  let cliRunning = 0
+  let cacheSizeBytes = 0
+  let cacheEntries = 0
+  // Only configured backends get their own pool label; forward-proxy origins are summed as "forward".
+  const configuredOrigins = new Set<string>()
+  for (const r of config.routing.rules) configuredOrigins.add(parseBackend(r.forward.target).origin)
+  if (config.routing.default_backend !== "") configuredOrigins.add(parseBackend(config.routing.default_backend).origin)
+
+  const routeOf = (ctx: RequestContext): string =>
+    ctx.kind === "reverse" ? (configuredOrigins.has(ctx.upstream) ? ctx.upstream : "reverse") : ctx.kind
+
+  const request = (ctx: RequestContext, durationNs: bigint) => {
+    const method = methodLabel(ctx.method)
+    const cls = statusClassLabel(ctx.status)
+    const route = routeOf(ctx)
+    const key = `${method} ${cls} ${route}`
+    let cell = requestCells.get(key)
+    if (cell === undefined) {
+      cell = {
+        attrs: { method, status_class: cls, route },
+        requests: 0,
+        bytesIn: 0,
+        bytesOut: 0,
+        duration: new FixedHistogram(DURATION_BUCKETS)
+      }
+      requestCells.set(key, cell)
+    }
+    cell.requests++
+    cell.bytesIn += ctx.bytesIn
+    cell.bytesOut += ctx.bytesOut
+    cell.duration.record(Number(durationNs) / 1e9)
+    if (ctx.upstreamNs > 0n) {
+      let u = upstreamCells.get(route)
+      if (u === undefined) {
+        u = { attrs: { route }, h: new FixedHistogram(DURATION_BUCKETS) }
+        upstreamCells.set(route, u)
+      }
+      u.h.record(Number(ctx.upstreamNs) / 1e9)
+    }
+    if (ctx.kind === "reverse" && configuredOrigins.has(ctx.upstream) && ctx.outcome !== "client_abort") {
+      backendUp.set(ctx.upstream, DOWN_OUTCOMES.has(ctx.outcome) ? 0 : 1)
+    }
+  }
+
+  const compressed = (coding: string, bytesIn: number, bytesOut: number) => {
+    let c = compression.get(coding)
+    if (c === undefined) {
+      c = { attrs: { algorithm: coding }, responses: 0, in: 0, out: 0, ratio: new FixedHistogram(RATIO_BUCKETS) }
+      compression.set(coding, c)
+    }
+    c.responses++
+    c.in += bytesIn
+    c.out += bytesOut
+    if (bytesIn > 0) c.ratio.record(bytesOut / bytesIn)
+  }
+
+  // --- the OpenTelemetry side, read at scrape time ------------------------------------------
+  const producer: MetricProducer = {
+    collect: (): Promise<CollectionResult> => {
+      const end = hrNow()
+      return Promise.resolve({
+        resourceMetrics: {
+          resource: resourceFromAttributes({}),
+          scopeMetrics: [{
+            scope: { name: "gatehouse" },
+            metrics: [
+              histogramData("gatehouse_http_request_duration_seconds", "Time from request received to response finished, seconds", startTime, end,
+                [...requestCells.values()].map((c) => [c.attrs, c.duration] as const)),
+              histogramData("gatehouse_upstream_duration_seconds", "Time spent on the upstream exchange (connect to last byte), seconds", startTime, end,
+                [...upstreamCells.values()].map((u) => [u.attrs, u.h] as const)),
+              histogramData("gatehouse_compression_ratio", "Compressed size / original size per compressed response", startTime, end,
+                [...compression.values()].map((c) => [c.attrs, c.ratio] as const))
+            ]
+          }]
+        },
+        errors: []
+      })
+    }
+  }
+  const exporter = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true, metricProducers: [producer] })
+  const provider = yield* Effect.acquireRelease(
+    Effect.sync(() =>
+      new MeterProvider({
+        resource: resourceFromAttributes({ "service.name": config.tracing.service_name }),
+        readers: [exporter]
+      })
+    ),
+    (p) => Effect.promise(() => p.shutdown().catch(() => undefined))
+  )
+  const meter = provider.getMeter("gatehouse")
+  const counter = (name: string, description: string, read: (observe: (v: number, a?: Attributes) => void) => void) =>
+    meter.createObservableCounter(name, { description }).addCallback((o) => read((v, a) => o.observe(v, a)))
+  const gauge = (name: string, description: string, read: (observe: (v: number, a?: Attributes) => void) => void) =>
+    meter.createObservableGauge(name, { description }).addCallback((o) => read((v, a) => o.observe(v, a)))
+  const family = (c: LabelledCounter, label: string) => (observe: (v: number, a?: Attributes) => void) => {
+    for (const [k, v] of c.values) observe(v, { [label]: k })
+  }
+
+  counter("gatehouse_http_requests", "Requests answered, by method, status class and route", (o) => {
+    for (const c of requestCells.values()) o(c.requests, c.attrs)
+  })
+  counter("gatehouse_http_request_body_bytes", "Request body bytes received from clients", (o) => {
+    for (const c of requestCells.values()) o(c.bytesIn, c.attrs)
+  })
+  counter("gatehouse_http_response_body_bytes", "Response body bytes relayed from upstream (before compression)", (o) => {
+    for (const c of requestCells.values()) o(c.bytesOut, c.attrs)
+  })
+  gauge("gatehouse_active_connections", "Client connections open", (o) => o(activeConnections))
+  gauge("gatehouse_active_tunnels", "CONNECT tunnels open", (o) => o(activeTunnels))
+  counter("gatehouse_cache_events", "Cache lookups and changes by event (hit, miss, stale, eviction, ...)", family(cacheEvents, "event"))
+  counter("gatehouse_cache_event_bytes", "Body bytes served from or written to the cache, by event", family(cacheBytes, "event"))
+  gauge("gatehouse_cache_size_bytes", "Bytes held by the cache", (o) => o(cacheSizeBytes))
+  gauge("gatehouse_cache_entries", "Entries held by the cache", (o) => o(cacheEntries))
+  counter("gatehouse_compressed_responses", "Responses compressed by the proxy, by algorithm", (o) => {
+    for (const c of compression.values()) o(c.responses, c.attrs)
+  })
+  counter("gatehouse_compression_input_bytes", "Bytes before compression, by algorithm", (o) => {
+    for (const c of compression.values()) o(c.in, c.attrs)
+  })
+  counter("gatehouse_compression_output_bytes", "Bytes after compression, by algorithm", (o) => {
+    for (const c of compression.values()) o(c.out, c.attrs)
+  })
+  counter("gatehouse_blocked_requests", "Requests refused by a filter rule", family(blocked, "rule"))
+  counter("gatehouse_rate_limited_requests", "Requests refused by rate limiting", family(rateLimited, "rule"))
+  gauge("gatehouse_cli_processes_running", "CLI processes running", (o) => o(cliRunning))
+  counter("gatehouse_cli_processes_finished", "CLI processes finished, by outcome", family(cliFinished, "outcome"))
+  gauge("gatehouse_backend_up", "1 if the last exchange with a configured backend reached it, else 0", (o) => {
+    for (const [backend, up] of backendUp) o(up, { backend })
+  })
+  const poolGauge = (name: string, description: string, pick: (s: { connected: number; free: number; pending: number; queued: number; running: number }) => number) =>
+    gauge(name, description, (o) => {
+      let forward = 0
+      let anyForward = false
+      for (const [origin, st] of pools()) {
+        if (configuredOrigins.has(origin)) o(pick(st), { origin })
+        else {
+          forward += pick(st)
+          anyForward = true
+        }
+      }
+      if (anyForward) o(forward, { origin: "forward" })
+    })
+  poolGauge("gatehouse_upstream_pool_connections", "Open upstream connections per pool", (s) => s.connected)
+  poolGauge("gatehouse_upstream_pool_free_connections", "Idle upstream connections per pool", (s) => s.free)
+  poolGauge("gatehouse_upstream_pool_running_requests", "Requests in flight on upstream connections per pool", (s) => s.running)
+  poolGauge("gatehouse_upstream_pool_queued_requests", "Requests waiting for an upstream connection per pool", (s) => s.queued + s.pending)
+
+  const serve = (req: IncomingMessage, res: ServerResponse) => exporter.getMetricsRequestHandler(req, res)
+
+  const server = createServer((req, res) => {
+    const path = (req.url ?? "").split("?")[0]
+    if (path === "/metrics" && (req.method === "GET" || req.method === "HEAD")) return serve(req, res)
+    res.writeHead(404, { "content-type": "text/plain" }).end("not found\n")
+  })
+  const port = yield* Effect.acquireRelease(
+    listen(server, cfg.port, cfg.host),
+    () => Effect.sync(() => {
+      server.close()
+      server.closeAllConnections()
+    })
+  )
+
+  return {
+    enabled: true,
+    request,
+    connections: (d) => { activeConnections += d },
+    tunnels: (d) => { activeTunnels += d },
+    compressed,
+    cache: (event, bytes) => {
+      cacheEvents.add(event, 1)
+      if (bytes !== undefined) cacheBytes.add(event, bytes)
+    },
+    cacheSize: (bytes, entries) => {
+      cacheSizeBytes = bytes
+      cacheEntries = entries
+    },
+    blocked: (rule) => blocked.add(rule, 1),
+    rateLimited: (rule) => rateLimited.add(rule, 1),
+    cliStarted: () => { cliRunning++ },
+    cliFinished: (outcome) => {
+      cliRunning = Math.max(0, cliRunning - 1)
+      cliFinished.add(outcome, 1)
+    },
+    serve,
+    port,
+    observePools: (read) => { pools = read }
+  } satisfies MetricsHooks
+})
+
+export class Metrics extends Context.Service<Metrics, MetricsHooks>()("gatehouse/Metrics") {
+  /** From `metrics:` config: the exporter and its listener, or no-op hooks when disabled. */
+  static readonly layer = Layer.effect(
+    Metrics,
+    Effect.gen(function*() {
+      const config = yield* Config
+      return config.metrics.enabled ? yield* makeEnabled : disabled
+    })
+  )
+
+  /** No-op hooks (services tested without metrics). */
+  static readonly layerDisabled = Layer.succeed(Metrics, disabled)
+}

@@ -1,0 +1,196 @@
+/**
+ * OpenTelemetry traces, exported over OTLP/HTTP (JSON) with a BatchSpanProcessor, sampled
+ * parent-based with a trace-id ratio for new traces. When `tracing.enabled` is false the layer
+ * provides pass-through functions and no tracer: the request path creates no spans at all (the
+ * choice is made once, here, when the layer is built).
+ *
+ * Spans (OTel HTTP semantic conventions): a SERVER span per request continuing the client's W3C
+ * traceparent; a CLIENT span for the upstream exchange whose context goes upstream as
+ * `traceparent`; a `compress` child of it while a body is compressed; `tracing.phase(name, ...)`
+ * for other phases (filter, rateLimit, cacheLookup).
+ */
+import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
+import * as OtelTracer from "@effect/opentelemetry/OtelTracer"
+import * as OtelResource from "@effect/opentelemetry/Resource"
+import * as Otel from "@opentelemetry/api"
+import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http"
+import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler } from "@opentelemetry/sdk-trace-base"
+import { Context, Data, Effect, Layer } from "effect"
+import type { IncomingMessage } from "node:http"
+import { methodLabel } from "../domain/metricLabels.ts"
+import type { RequestContext } from "../domain/RequestContext.ts"
+import { formatTraceparent, parseTraceparent } from "../domain/traceparent.ts"
+import { Config } from "./Config.ts"
+import type { ForwardResult } from "./Upstream.ts"
+
+/** A span for work that runs in native callbacks (a compression stream), ended by its owner. */
+export interface StreamSpan {
+  end(attributes: Record<string, string | number>): void
+}
+
+/** What the upstream phase gets from its span: the traceparent to send and a child-span starter. */
+export interface UpstreamLink {
+  readonly traceparent: string | undefined
+  readonly span: ((name: string) => StreamSpan) | undefined
+}
+
+export interface UpstreamTarget {
+  readonly method: string
+  readonly origin: string
+  readonly path: string
+}
+
+export interface TracingService {
+  readonly enabled: boolean
+  /** Runs a whole request (already never-failing) inside its SERVER span; sets `ctx.traceId`. */
+  request(req: IncomingMessage, ctx: RequestContext, effect: Effect.Effect<void>): Effect.Effect<void>
+  /** A child span around one phase. */
+  phase<A, E, R>(name: string, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R>
+  /** The upstream exchange inside a CLIENT span. */
+  upstream<E, R>(target: UpstreamTarget, f: (link: UpstreamLink) => Effect.Effect<ForwardResult, E, R>): Effect.Effect<ForwardResult, E, R>
+}
+
+const NO_STACK = { captureStackTrace: false } as const
+const NO_LINK: UpstreamLink = { traceparent: undefined, span: undefined }
+
+const disabled: TracingService = {
+  enabled: false,
+  request: (_req, _ctx, effect) => effect,
+  phase: (_name, effect) => effect,
+  upstream: (_target, f) => f(NO_LINK)
+}
+
+/** Marks the server span as failed for a 5xx answer (semconv: server errors only). */
+class ServerErrorStatus extends Data.TaggedError("ServerErrorStatus")<{ readonly status: number }> {
+  override get message() {
+    return `HTTP ${this.status}`
+  }
+}
+
+const KNOWN = (method: string) => methodLabel(method) !== "OTHER"
+
+const serverAttributes = (req: IncomingMessage, ctx: RequestContext): Record<string, unknown> => {
+  const url = ctx.url
+  const q = url.indexOf("?")
+  const attrs: Record<string, unknown> = {
+    "http.request.method": KNOWN(ctx.method) ? ctx.method : "_OTHER",
+    "url.scheme": "http",
+    "client.address": ctx.clientIp,
+    "network.protocol.version": req.httpVersion,
+    "gatehouse.request_id": ctx.id
+  }
+  if (!KNOWN(ctx.method)) attrs["http.request.method_original"] = ctx.method
+  if (url.startsWith("/")) attrs["url.path"] = q < 0 ? url : url.slice(0, q)
+  else attrs["url.full"] = q < 0 ? url : url.slice(0, q)
+  const host = req.headers.host
+  if (host !== undefined) {
+    const colon = host.lastIndexOf(":")
+    const hasPort = colon > 0 && !host.endsWith("]")
+    attrs["server.address"] = hasPort ? host.slice(0, colon) : host
+    if (hasPort) attrs["server.port"] = Number(host.slice(colon + 1))
+  }
+  const ua = req.headers["user-agent"]
+  if (ua !== undefined) attrs["user_agent.original"] = ua
+  return attrs
+}
+
+const clientAttributes = (t: UpstreamTarget): Record<string, unknown> => {
+  const u = new URL(t.origin)
+  const q = t.path.indexOf("?")
+  return {
+    "http.request.method": KNOWN(t.method) ? t.method : "_OTHER",
+    "server.address": u.hostname,
+    "server.port": Number(u.port || (u.protocol === "https:" ? 443 : 80)),
+    "url.full": t.origin + (q < 0 ? t.path : t.path.slice(0, q))
+  }
+}
+
+const makeEnabled = Effect.gen(function*() {
+  const tracer = yield* OtelTracer.OtelTracer
+  const service: TracingService = {
+    enabled: true,
+    request: (req, ctx, effect) => {
+      const tp = parseTraceparent(req.headers.traceparent)
+      const state = req.headers.tracestate
+      const parent = tp === undefined ? undefined : OtelTracer.makeExternalSpan({
+        traceId: tp.traceId,
+        spanId: tp.spanId,
+        traceFlags: tp.flags,
+        traceState: typeof state === "string" ? state : undefined
+      })
+      const body = Effect.flatMap(Effect.currentSpan, (span) => {
+        ctx.traceId = span.traceId
+        return Effect.flatMap(effect, () => {
+          span.attribute("http.response.status_code", ctx.status)
+          if (ctx.status >= 500) {
+            span.attribute("error.type", String(ctx.status))
+            return Effect.fail(new ServerErrorStatus({ status: ctx.status }))
+          }
+          return Effect.void
+        })
+      })
+      return body.pipe(
+        Effect.withSpan(KNOWN(ctx.method) ? ctx.method : "HTTP", {
+          kind: "server",
+          parent,
+          attributes: serverAttributes(req, ctx)
+        }, NO_STACK),
+        Effect.ignore
+      )
+    },
+    phase: (name, effect) => Effect.withSpan(effect, name, { captureStackTrace: false }),
+    upstream: (target, f) =>
+      Effect.flatMap(Effect.orDie(OtelTracer.currentOtelSpan), (otelSpan) => {
+        const sc = otelSpan.spanContext()
+        const parentCtx = Otel.trace.setSpan(Otel.ROOT_CONTEXT, otelSpan)
+        const link: UpstreamLink = {
+          traceparent: formatTraceparent(sc.traceId, sc.spanId, (sc.traceFlags & Otel.TraceFlags.SAMPLED) === Otel.TraceFlags.SAMPLED),
+          span: (name) => {
+            const s = tracer.startSpan(name, { kind: Otel.SpanKind.INTERNAL }, parentCtx)
+            return {
+              end: (attributes) => {
+                s.setAttributes(attributes)
+                s.end()
+              }
+            }
+          }
+        }
+        return Effect.tap(f(link), (r) => Effect.sync(() => otelSpan.setAttribute("http.response.status_code", r.status)))
+      }).pipe(
+        Effect.withSpan(KNOWN(target.method) ? target.method : "HTTP", {
+          kind: "client",
+          attributes: clientAttributes(target)
+        }, NO_STACK)
+      )
+  }
+  return service
+})
+
+/** The OpenTelemetry tracer provider (OTLP/HTTP exporter, batch processor, sampler) as Effect's Tracer. */
+const otelLayer = (cfg: { otlp_endpoint: string; sample_ratio: number; service_name: string }) =>
+  OtelTracer.layer.pipe(
+    Layer.provide(NodeSdk.layerTracerProvider(
+      new BatchSpanProcessor(new OTLPTraceExporter({ url: cfg.otlp_endpoint })),
+      {
+        sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(cfg.sample_ratio) }),
+        shutdownTimeout: 5000
+      }
+    )),
+    Layer.provide(OtelResource.layer({ serviceName: cfg.service_name }))
+  )
+
+export class Tracing extends Context.Service<Tracing, TracingService>()("gatehouse/Tracing") {
+  /**
+   * From `tracing:` config. When enabled the layer also provides Effect's Tracer (backed by
+   * OpenTelemetry), so fibers started by the Listener's runtime record to it.
+   */
+  static readonly layer: Layer.Layer<Tracing, never, Config> = Layer.unwrap(
+    Effect.gen(function*() {
+      const { tracing } = yield* Config
+      if (!tracing.enabled) return Layer.succeed(Tracing, disabled)
+      return Layer.effect(Tracing, makeEnabled).pipe(Layer.provideMerge(otelLayer(tracing)))
+    })
+  )
+
+  static readonly layerDisabled = Layer.succeed(Tracing, disabled)
+}

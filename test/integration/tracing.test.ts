@@ -1,0 +1,174 @@
+/**
+ * Traces through the real proxy to a real OTLP/HTTP receiver started here (node:http on port 0,
+ * decoding the JSON the OTLP exporter posts to /v1/traces): W3C traceparent continued from the
+ * client, propagated to the upstream, per-phase child spans, semantic-convention attributes,
+ * trace_id in the access log.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { createServer, request, type Server } from "node:http"
+import { type Origin, startOrigin } from "../fixtures/origins.ts"
+import { type RunningProxy, startProxy } from "../fixtures/proxy.ts"
+
+interface OtlpSpan {
+  traceId: string
+  spanId: string
+  parentSpanId?: string
+  name: string
+  kind: number
+  attributes: Array<{ key: string; value: Record<string, unknown> }>
+  status?: { code?: number }
+}
+
+const SERVER = 2
+const CLIENT = 3
+const TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+const PARENT = "00f067aa0ba902b7"
+
+const attr = (s: OtlpSpan, key: string): unknown => {
+  const v = s.attributes.find((a) => a.key === key)?.value
+  return v === undefined ? undefined : v.stringValue ?? (v.intValue === undefined ? v.boolValue ?? v.doubleValue : Number(v.intValue))
+}
+
+/** A real OTLP/HTTP receiver: collects the spans of every export request. */
+const startReceiver = async () => {
+  const spans: Array<OtlpSpan> = []
+  const resources: Array<unknown> = []
+  let contentTypes = new Set<string>()
+  const server: Server = createServer((req, res) => {
+    const chunks: Array<Buffer> = []
+    req.on("data", (c: Buffer) => chunks.push(c))
+    req.on("end", () => {
+      contentTypes.add(String(req.headers["content-type"]))
+      const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as {
+        resourceSpans: Array<{ resource: unknown; scopeSpans: Array<{ spans: Array<OtlpSpan> }> }>
+      }
+      for (const rs of body.resourceSpans) {
+        resources.push(rs.resource)
+        for (const ss of rs.scopeSpans) spans.push(...ss.spans)
+      }
+      res.writeHead(200, { "content-type": "application/json" }).end("{}")
+    })
+  })
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()))
+  const port = (server.address() as { port: number }).port
+  return {
+    url: `http://127.0.0.1:${port}/v1/traces`,
+    spans,
+    resources,
+    contentTypes: () => contentTypes,
+    close: () => new Promise<void>((r) => server.close(() => r()))
+  }
+}
+
+const get = (port: number, path: string, headers: Record<string, string>) =>
+  new Promise<number>((resolve, reject) => {
+    const req = request({ host: "127.0.0.1", port, path, headers, agent: false }, (res) => {
+      res.resume()
+      res.on("end", () => resolve(res.statusCode ?? 0))
+    })
+    req.on("error", reject)
+    req.end()
+  })
+
+describe("tracing (OpenTelemetry → OTLP/HTTP)", () => {
+  let receiver: Awaited<ReturnType<typeof startReceiver>>
+  let origin: Origin
+  let proxy: RunningProxy
+  beforeAll(async () => {
+    receiver = await startReceiver()
+    origin = await startOrigin((_req, res) => {
+      const body = "x".repeat(4096)
+      res.writeHead(200, { "content-type": "text/plain", "content-length": String(body.length) }).end(body)
+    })
+    const dead = await startOrigin()
+    const deadUrl = dead.url
+    await dead.close()
+    proxy = await startProxy({
+      routing: { default_backend: origin.url, rules: [{ match: { path_prefix: "/dead" }, forward: { target: deadUrl } }] },
+      compression: { enabled: true },
+      tracing: { enabled: true, otlp_endpoint: receiver.url, sample_ratio: 1, service_name: "gatehouse-test" }
+    })
+    await get(proxy.port, "/continued?token=secret", { traceparent: `00-${TRACE}-${PARENT}-01`, tracestate: "vendor=1", "accept-encoding": "gzip" })
+    await get(proxy.port, "/fresh", {})
+    await get(proxy.port, "/dead/x", {})
+    await proxy.stop() // the tracer provider flushes its batch on shutdown
+  })
+  afterAll(async () => {
+    await origin.close()
+    await receiver.close()
+  })
+
+  const spansOf = (traceId: string) => receiver.spans.filter((s) => s.traceId === traceId)
+
+  it("exports OTLP/HTTP JSON with the configured service name", () => {
+    expect([...receiver.contentTypes()]).toEqual(["application/json"])
+    expect(JSON.stringify(receiver.resources)).toContain("gatehouse-test")
+  })
+
+  it("continues the client's traceparent: the SERVER span's parent is the client's span", () => {
+    const server = spansOf(TRACE).find((s) => s.kind === SERVER)
+    expect(server).toBeDefined()
+    expect(server!.parentSpanId).toBe(PARENT)
+    expect(server!.name).toBe("GET")
+    expect(attr(server!, "http.request.method")).toBe("GET")
+    expect(attr(server!, "http.response.status_code")).toBe(200)
+    expect(attr(server!, "url.path")).toBe("/continued") // no query string in spans
+    expect(attr(server!, "url.scheme")).toBe("http")
+    expect(attr(server!, "client.address")).toBe("127.0.0.1")
+    expect(attr(server!, "server.port")).toBe(proxy.port)
+  })
+
+  it("propagates the CLIENT span's context upstream as traceparent (tracestate kept)", () => {
+    const server = spansOf(TRACE).find((s) => s.kind === SERVER)!
+    const client = spansOf(TRACE).find((s) => s.kind === CLIENT)!
+    expect(client.parentSpanId).toBe(server.spanId)
+    expect(attr(client, "server.address")).toBe("127.0.0.1")
+    expect(attr(client, "http.response.status_code")).toBe(200)
+    const seen = origin.seen.find((r) => r.url.startsWith("/continued"))!
+    expect(seen.headers.traceparent).toBe(`00-${TRACE}-${client.spanId}-01`)
+    expect(seen.headers.tracestate).toBe("vendor=1")
+  })
+
+  it("has child spans per phase (filter, compress)", () => {
+    const server = spansOf(TRACE).find((s) => s.kind === SERVER)!
+    const client = spansOf(TRACE).find((s) => s.kind === CLIENT)!
+    const compress = spansOf(TRACE).find((s) => s.name === "compress")
+    expect(compress?.parentSpanId).toBe(client.spanId)
+    expect(attr(compress!, "gatehouse.compression.algorithm")).toBe("gzip")
+    const filter = spansOf(TRACE).find((s) => s.name === "filter")
+    expect(filter?.parentSpanId).toBe(server.spanId)
+  })
+
+  it("starts a new trace without a traceparent, and writes trace_id in the access log", () => {
+    const entries = proxy.entries()
+    expect(entries.find((e) => e.url === "/continued?token=secret")?.trace_id).toBe(TRACE)
+    const fresh = entries.find((e) => e.url === "/fresh")!
+    expect(fresh.trace_id).toMatch(/^[0-9a-f]{32}$/)
+    expect(fresh.trace_id).not.toBe(TRACE)
+    const server = spansOf(String(fresh.trace_id)).find((s) => s.kind === SERVER)!
+    expect(server.parentSpanId ?? "").toBe("")
+    expect(String(origin.seen.find((r) => r.url === "/fresh")?.headers.traceparent)).toMatch(new RegExp(`^00-${fresh.trace_id}-[0-9a-f]{16}-01$`))
+  })
+
+  it("marks a 5xx answer as an error on the SERVER span", () => {
+    const dead = proxy.entries().find((e) => e.url === "/dead/x")!
+    expect(dead.status).toBe(502)
+    const server = spansOf(String(dead.trace_id)).find((s) => s.kind === SERVER)!
+    expect(attr(server, "http.response.status_code")).toBe(502)
+    expect(attr(server, "error.type")).toBe("502")
+    expect(server.status?.code).toBe(2)
+  })
+
+  it("tracing off (the default): no spans, the client's traceparent passes through untouched", async () => {
+    const p = await startProxy({ routing: { default_backend: origin.url } })
+    const before = receiver.spans.length
+    try {
+      await get(p.port, "/off", { traceparent: `00-${TRACE}-${PARENT}-01` })
+      expect(origin.seen.find((r) => r.url === "/off")?.headers.traceparent).toBe(`00-${TRACE}-${PARENT}-01`)
+      expect(p.entries().at(-1)?.trace_id).toBeUndefined()
+    } finally {
+      await p.stop()
+    }
+    expect(receiver.spans.length).toBe(before)
+  })
+})
