@@ -2,10 +2,10 @@
 // interleaved rounds of wrk workloads plus a CONNECT tunnel throughput test.
 // Usage: npm run bench [-- --profile] [-- --check]   (see bench/README.md)
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { readOptions } from "./lib/options.ts";
+import { readOptions, UsageError } from "./lib/options.ts";
 import type { Options } from "./lib/options.ts";
 import { freePort, killAllSync, spawnChild, stopAll, waitForAnnouncedPort, waitForReadiness } from "./lib/procs.ts";
 import type { Child } from "./lib/procs.ts";
@@ -70,6 +70,7 @@ const estimateSeconds = (options: Options): number => {
 };
 
 const main = async (options: Options): Promise<number> => {
+  const startedAt = Date.now();
   const logDir = mkdtempSync(path.join(os.tmpdir(), "gatehouse-bench-"));
   const needTunnel = options.only.includes("tunnel");
   const needHttp = options.only.some((w) => w !== "tunnel");
@@ -82,8 +83,11 @@ const main = async (options: Options): Promise<number> => {
   const tunnelBaseline = needTunnel ? await startHelper("tunnel-baseline", "tunnel-baseline.ts", options, logDir) : undefined;
 
   const [baselinePort, gatehousePort] = [await freePort(), await freePort()];
-  const configFile = path.join(logDir, "gatehouse.yaml");
-  writeFileSync(configFile, configYaml(options, gatehousePort, origin.port, sink?.port));
+  const configPath = path.join(logDir, "gatehouse.yaml");
+  writeFileSync(configPath, configYaml(options, gatehousePort, origin.port, sink?.port));
+  // Passed relative to the children's cwd (the repo root): works whether the proxy
+  // resolve()s or join()s --config against its cwd.
+  const configFile = path.relative(options.repoRoot, configPath);
 
   const baseline = spawnChild(
     "baseline",
@@ -109,7 +113,9 @@ const main = async (options: Options): Promise<number> => {
 
   const reports: WorkloadReport[] = [];
   for (const workload of buildWorkloads(options)) {
+    if (shutdownPromise !== undefined) return shutdownPromise; // watchdog or signal
     await runWorkload(env, workload, targets);
+    if (shutdownPromise !== undefined) return shutdownPromise;
     reports.push(reportWorkload(workload));
   }
   await stopAll();
@@ -127,7 +133,8 @@ const main = async (options: Options): Promise<number> => {
   });
   console.log(`results: ${path.relative(process.cwd(), file)}`);
   if (options.profile) {
-    const profiles = readdirSync(options.resultsDir).filter((f) => f.endsWith(".cpuprofile"));
+    const profiles = readdirSync(options.resultsDir)
+      .filter((f) => f.endsWith(".cpuprofile") && statSync(path.join(options.resultsDir, f)).mtimeMs >= startedAt);
     console.log(`cpu profiles in ${options.resultsDir}: ${profiles.join(", ") || "(none written: did Gatehouse exit cleanly on SIGTERM?)"}`);
   }
   const failed = reports.some((r) => r.workload.runs.baseline.error !== null || r.workload.runs.gatehouse.error !== null);
@@ -139,14 +146,15 @@ const main = async (options: Options): Promise<number> => {
 
 // ---- lifecycle: bounded time, clean shutdown on every path ---------------
 
-let shuttingDown = false;
-const shutdown = async (code: number, message?: string): Promise<never> => {
-  if (!shuttingDown) {
-    shuttingDown = true;
+let shutdownPromise: Promise<never> | undefined;
+/** The first caller's exit code wins; later callers wait for the same shutdown. */
+const shutdown = (code: number, message?: string): Promise<never> => {
+  shutdownPromise ??= (async () => {
     if (message !== undefined) console.error(message);
     await stopAll();
-  }
-  process.exit(code);
+    process.exit(code);
+  })();
+  return shutdownPromise;
 };
 
 process.on("exit", killAllSync);
@@ -161,5 +169,6 @@ try {
   clearTimeout(watchdog);
   await shutdown(code);
 } catch (error) {
-  await shutdown(1, `bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  const detail = error instanceof UsageError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error);
+  await shutdown(1, `bench failed: ${detail}`);
 }

@@ -4,6 +4,7 @@ import { Cause, Console, Effect, Exit, Layer } from "effect"
 import { parseCliArgs, USAGE } from "./domain/cliArgs.ts"
 import { AppLayer } from "./layers/App.ts"
 import { Config, loadConfig } from "./services/Config.ts"
+import { loadFilterRules } from "./services/filters/filterRulesFile.ts"
 
 const parsed = parseCliArgs(process.argv.slice(2))
 
@@ -16,6 +17,7 @@ const program = Effect.gen(function*() {
   if (args.help) return yield* Console.log(USAGE)
   if (args.checkConfig) {
     const config = yield* loadConfig(args, process.env, process.cwd())
+    yield* loadFilterRules(config.security, process.cwd())
     return yield* Console.log(
       `gatehouse: configuration OK (${config.sources.join(" + ") || "embedded defaults"}; listen ${config.server.host}:${config.server.port})`
     )

@@ -20,12 +20,15 @@ export interface Options {
   readonly resultsDir: string;
 }
 
+/** Bad env or argv: reported without a stack trace. */
+export class UsageError extends Error {}
+
 const positiveNumber = (name: string, fallback: number, allowZero = false): number => {
   const raw = process.env[name];
   if (raw === undefined || raw === "") return fallback;
   const value = Number(raw);
   if (!Number.isFinite(value) || value < 0 || (value === 0 && !allowZero)) {
-    throw new Error(`${name} must be a positive number, got "${raw}"`);
+    throw new UsageError(`${name} must be a positive number, got "${raw}"`);
   }
   return value;
 };
@@ -36,7 +39,7 @@ const parseOnly = (raw: string | undefined): readonly WorkloadName[] => {
   if (raw === undefined || raw.trim() === "") return WORKLOADS;
   const names = raw.split(",").map((s) => s.trim()).filter((s) => s !== "");
   for (const name of names) {
-    if (!isWorkload(name)) throw new Error(`BENCH_ONLY: unknown workload "${name}" (known: ${WORKLOADS.join(",")})`);
+    if (!isWorkload(name)) throw new UsageError(`BENCH_ONLY: unknown workload "${name}" (known: ${WORKLOADS.join(",")})`);
   }
   return WORKLOADS.filter((w) => names.includes(w));
 };
@@ -54,7 +57,7 @@ export const readOptions = (argv: readonly string[]): Options => {
     process.exit(0);
   }
   for (const flag of flags) {
-    if (flag !== "--profile" && flag !== "--check") throw new Error(`unknown argument "${flag}"\n${USAGE}`);
+    if (flag !== "--profile" && flag !== "--check") throw new UsageError(`unknown argument "${flag}"\n${USAGE}`);
   }
   const repoRoot = path.resolve(import.meta.dirname, "..", "..");
   const timeout = process.env["BENCH_TIMEOUT"];

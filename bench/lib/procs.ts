@@ -21,6 +21,7 @@ export interface Child {
 
 const live = new Set<Child>();
 let spawned = 0;
+let closed = false;
 
 // Raise the soft fd limit as far as allowed (1000-connection runs need it), then exec.
 const ULIMIT = `ulimit -n 65535 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null`;
@@ -37,6 +38,7 @@ export interface SpawnOptions {
 }
 
 export const spawnChild = (name: string, argv: readonly string[], options: SpawnOptions): Child => {
+  if (closed) throw new Error(`shutting down: not starting ${name}`);
   const stderrFile = path.join(options.logDir, `${name}.${++spawned}.stderr.log`);
   const stderrFd = openSync(stderrFile, "w");
   const script = `${ULIMIT}; exec ${options.shellCommand ?? ""} "$@"`;
@@ -109,7 +111,11 @@ export const stopChild = async (child: Child): Promise<void> => {
   await Promise.race([child.exited, sleep(1000)]);
 };
 
+export const livePids = (): number[] => [...live].map((c) => c.pid);
+
+/** Stops every child and refuses to start new ones. */
 export const stopAll = async (): Promise<void> => {
+  closed = true;
   await Promise.all([...live].map(stopChild));
 };
 

@@ -1,6 +1,7 @@
 // Aggregation over rounds, target checks, the stdout table and the JSON file.
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import type { CpuUsage } from "./cpu.ts";
 import type { TunnelTransfer } from "./tunnel.ts";
 import type { WrkResult } from "./wrk.ts";
 
@@ -11,12 +12,14 @@ export interface HttpRound {
   readonly round: number;
   readonly wrk: WrkResult;
   readonly peakRssMiB: number;
+  readonly cpu: CpuUsage;
 }
 export interface TunnelRound {
   readonly round: number;
   readonly up: TunnelTransfer;
   readonly down: TunnelTransfer;
   readonly peakRssMiB: number;
+  readonly cpu: CpuUsage;
 }
 export interface ProxyRuns<R> {
   readonly rounds: R[];
@@ -46,11 +49,14 @@ export interface HttpSummary {
   readonly p99Ms: number;
   readonly errors: number;
   readonly peakRssMiB: number;
+  /** worst round: CPU used outside the bench, % of one core */
+  readonly otherCpuPct: number;
 }
 export interface TunnelSummary {
   readonly upMBps: number;
   readonly downMBps: number;
   readonly peakRssMiB: number;
+  readonly otherCpuPct: number;
 }
 export interface Check {
   readonly workload: string;
@@ -59,6 +65,9 @@ export interface Check {
   readonly target: string;
   readonly pass: boolean;
 }
+
+/** Above this much foreign CPU (% of one core) in a round, a comparison is flagged as noisy. */
+export const NOISY_CPU_PCT = 20;
 
 export const TARGETS = { rpsRatioMin: 0.85, p99RatioMax: 1.5, tunnelRatioMin: 0.9, rssMiBMax1000: 150 } as const;
 
@@ -80,6 +89,7 @@ export const summarizeHttp = (rounds: readonly HttpRound[]): HttpSummary | null 
         p99Ms: median(rounds.map((r) => r.wrk.latencyMs.p99)),
         errors: rounds.reduce((n, r) => n + r.wrk.errors.total, 0),
         peakRssMiB: Math.max(...rounds.map((r) => r.peakRssMiB)),
+        otherCpuPct: Math.max(...rounds.map((r) => r.cpu.otherPct)),
       };
 
 export const summarizeTunnel = (rounds: readonly TunnelRound[]): TunnelSummary | null =>
@@ -89,6 +99,7 @@ export const summarizeTunnel = (rounds: readonly TunnelRound[]): TunnelSummary |
         upMBps: median(rounds.map((r) => r.up.mbps)),
         downMBps: median(rounds.map((r) => r.down.mbps)),
         peakRssMiB: Math.max(...rounds.map((r) => r.peakRssMiB)),
+        otherCpuPct: Math.max(...rounds.map((r) => r.cpu.otherPct)),
       };
 
 const ratio = (gatehouse: number | undefined, baseline: number | undefined): number | null =>
@@ -158,27 +169,27 @@ export const formatReport = (reports: readonly WorkloadReport[]): string => {
   const out: string[] = [];
   const http = reports.filter((r) => r.workload.kind === "http");
   if (http.length > 0) {
-    const rows: string[][] = [["workload", "proxy", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "peak RSS MiB"]];
+    const rows: string[][] = [["workload", "proxy", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "peak RSS MiB", "other CPU %"]];
     for (const r of http) {
       for (const proxy of PROXIES) {
         const s = r.summary[proxy] as HttpSummary | null;
         const err = failure(r.workload, proxy);
         rows.push([proxy === "baseline" ? r.workload.name : "", proxy, fmt(s?.rps, 0), fmt(s?.p50Ms, 2), fmt(s?.p95Ms, 2), fmt(s?.p99Ms, 2),
-          s === null ? (err === null ? "-" : "FAILED") : String(s.errors), fmt(s?.peakRssMiB)]);
+          s === null ? (err === null ? "-" : "FAILED") : String(s.errors), fmt(s?.peakRssMiB), fmt(s?.otherCpuPct, 0)]);
       }
-      rows.push(["", "gatehouse/baseline", fmtRatio(r.ratios["rps"]), "", "", fmtRatio(r.ratios["p99"]), "", ""]);
+      rows.push(["", "gatehouse/baseline", fmtRatio(r.ratios["rps"]), "", "", fmtRatio(r.ratios["p99"]), "", "", ""]);
     }
     out.push(table(rows));
   }
   const tunnels = reports.filter((r) => r.workload.kind === "tunnel");
   if (tunnels.length > 0) {
-    const rows: string[][] = [["workload", "proxy", "upload MB/s", "download MB/s", "peak RSS MiB"]];
+    const rows: string[][] = [["workload", "proxy", "upload MB/s", "download MB/s", "peak RSS MiB", "other CPU %"]];
     for (const r of tunnels) {
       for (const proxy of PROXIES) {
         const s = r.summary[proxy] as TunnelSummary | null;
-        rows.push([proxy === "baseline" ? r.workload.name : "", proxy, fmt(s?.upMBps, 0), fmt(s?.downMBps, 0), fmt(s?.peakRssMiB)]);
+        rows.push([proxy === "baseline" ? r.workload.name : "", proxy, fmt(s?.upMBps, 0), fmt(s?.downMBps, 0), fmt(s?.peakRssMiB), fmt(s?.otherCpuPct, 0)]);
       }
-      rows.push(["", "gatehouse/baseline", fmtRatio(r.ratios["up"]), fmtRatio(r.ratios["down"]), ""]);
+      rows.push(["", "gatehouse/baseline", fmtRatio(r.ratios["up"]), fmtRatio(r.ratios["down"]), "", ""]);
     }
     out.push(table(rows));
   }
@@ -188,6 +199,11 @@ export const formatReport = (reports: readonly WorkloadReport[]): string => {
     checkRows.push([c.workload, c.metric, value, c.target, c.pass ? "PASS" : "FAIL"]);
   }
   out.push(`Targets (gatehouse vs baseline)\n${table(checkRows)}`);
+  const noisy = reports.filter((r) => PROXIES.some((p) => (r.summary[p]?.otherCpuPct ?? 0) > NOISY_CPU_PCT));
+  if (noisy.length > 0) {
+    out.push(`Warning: other processes used > ${NOISY_CPU_PCT}% of a core during ${noisy.map((r) => r.workload.name).join(", ")}; ` +
+      "those ratios are unreliable (other CPU % = worst round, % of one core).");
+  }
   const failures = reports.flatMap((r) =>
     PROXIES.flatMap((p) => (r.workload.runs[p].error === null ? [] : [`${r.workload.name}/${p}: ${r.workload.runs[p].error}`])),
   );

@@ -43,7 +43,7 @@ export const runTunnel = async (run: TunnelRun): Promise<TunnelTransfer> => {
   try {
     parsed = JSON.parse(line) as typeof parsed;
   } catch {
-    throw new Error(`tunnel client failed (${child.exitStatus}): ${output}\n${stderrTail(child)}`);
+    throw new Error([`tunnel client failed (${child.exitStatus})`, output.trim(), stderrTail(child)].filter((x) => x !== "").join("\n"));
   }
   if (parsed.ok !== true || parsed.seconds === undefined || parsed.mbps === undefined) {
     throw new Error(`tunnel ${run.direction}: ${parsed.error ?? "unknown error"}`);

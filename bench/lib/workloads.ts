@@ -3,6 +3,8 @@ import type { Child } from "./procs.ts";
 import { httpGet } from "./procs.ts";
 import type { HttpRound, HttpWorkload, ProxyName, TunnelRound, TunnelWorkload, Workload } from "./report.ts";
 import type { Options, WorkloadName } from "./options.ts";
+import { measureCpu } from "./cpu.ts";
+import type { CpuUsage } from "./cpu.ts";
 import { sampleRss } from "./rss.ts";
 import { runTunnel } from "./tunnel.ts";
 import { runWrk } from "./wrk.ts";
@@ -80,10 +82,11 @@ const runHttpRound = async (env: Env, workload: HttpWorkload, target: ProxyTarge
   if (env.options.warmupS > 0) await runWrk({ ...base, durationS: seconds(env.options.warmupS) });
   ensureAlive(child);
   const rss = sampleRss(child.pid);
+  const cpu = measureCpu();
   try {
     const wrk = await runWrk({ ...base, durationS: seconds(env.options.durationS) });
     ensureAlive(child);
-    return { round, wrk, peakRssMiB: rss.stop() };
+    return { round, wrk, peakRssMiB: rss.stop(), cpu: cpu.stop() };
   } finally {
     rss.stop();
   }
@@ -105,15 +108,19 @@ const runTunnelRound = async (env: Env, workload: TunnelWorkload, target: ProxyT
     await runTunnel({ ...base, bytes: Math.min(workload.bytes, 64 * 1024 * 1024), direction: "up" });
   }
   const rss = sampleRss(child.pid);
+  const cpu = measureCpu();
   try {
     const up = await runTunnel({ ...base, bytes: workload.bytes, direction: "up" });
     const down = await runTunnel({ ...base, bytes: workload.bytes, direction: "down" });
     ensureAlive(child);
-    return { round, up, down, peakRssMiB: rss.stop() };
+    return { round, up, down, peakRssMiB: rss.stop(), cpu: cpu.stop() };
   } finally {
     rss.stop();
   }
 };
+
+const cpuNote = (cpu: CpuUsage): string =>
+  `  other CPU ${cpu.otherPct.toFixed(0)}%${cpu.stealPct >= 1 ? `  steal ${cpu.stealPct.toFixed(0)}%` : ""}`;
 
 const progress = (workload: Workload, proxy: ProxyName, round: number, rounds: number, text: string): void => {
   console.log(`[${workload.name} ${round}/${rounds}] ${proxy.padEnd(9)} ${text}`);
@@ -132,12 +139,12 @@ export const runWorkload = async (env: Env, workload: Workload, targets: readonl
           workload.runs[target.name].rounds.push(r);
           const { rps, latencyMs: l, errors } = r.wrk;
           progress(workload, target.name, round, rounds,
-            `${rps.toFixed(0)} req/s  p50 ${l.p50.toFixed(2)}  p95 ${l.p95.toFixed(2)}  p99 ${l.p99.toFixed(2)} ms  errors ${errors.total}  RSS ${r.peakRssMiB.toFixed(1)} MiB`);
+            `${rps.toFixed(0)} req/s  p50 ${l.p50.toFixed(2)}  p95 ${l.p95.toFixed(2)}  p99 ${l.p99.toFixed(2)} ms  errors ${errors.total}  RSS ${r.peakRssMiB.toFixed(1)} MiB${cpuNote(r.cpu)}`);
         } else {
           const r = await runTunnelRound(env, workload, target, round);
           workload.runs[target.name].rounds.push(r);
           progress(workload, target.name, round, rounds,
-            `up ${r.up.mbps.toFixed(0)} MB/s  down ${r.down.mbps.toFixed(0)} MB/s  RSS ${r.peakRssMiB.toFixed(1)} MiB`);
+            `up ${r.up.mbps.toFixed(0)} MB/s  down ${r.down.mbps.toFixed(0)} MB/s  RSS ${r.peakRssMiB.toFixed(1)} MiB${cpuNote(r.cpu)}`);
         }
       } catch (error) {
         runs.error = errorText(error);

@@ -103,7 +103,7 @@ export const runWrk = async (run: WrkRun): Promise<WrkResult> => {
   clearTimeout(limit);
   await stopChild(child);
   const line = output.split("\n").find((l) => l.startsWith("BENCH_JSON "));
-  if (line === undefined) throw new Error(`wrk produced no summary (${child.exitStatus})\n${output}\n${stderrTail(child)}`);
+  if (line === undefined) throw new Error([`wrk produced no summary (${child.exitStatus})`, output.trim(), stderrTail(child)].filter((x) => x !== "").join("\n"));
   const r = JSON.parse(line.slice("BENCH_JSON ".length)) as Record<string, number>;
   const num = (key: string): number => r[key] ?? 0;
   const seconds = num("duration_us") / 1e6;

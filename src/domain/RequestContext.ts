@@ -11,6 +11,22 @@ export interface RequestContext {
   bytesIn: number
   bytesOut: number
   outcome: string
+  /** Time spent in the upstream exchange (0n: none), for the upstream duration metric. */
+  upstreamNs: bigint
+  /** Trace id of the request's span when tracing is on ("" otherwise), for the access log. */
+  traceId: string
+  /** Set by POST /cli/execute (issue 3): what ran and how it ended, for the access log. */
+  cli?: CliAccess
+}
+
+export interface CliAccess {
+  readonly command: string
+  readonly args: number
+  readonly pid: number
+  readonly exit_code: number | null
+  readonly signal: string | null
+  /** timeout | max_output_bytes | interrupted (client gone, shutdown), or null when the process ended by itself. */
+  readonly killed: string | null
 }
 
 export const newRequestContext = (id: string, startNs: bigint, clientIp: string, method: string, url: string): RequestContext => ({
@@ -24,5 +40,7 @@ export const newRequestContext = (id: string, startNs: bigint, clientIp: string,
   status: 0,
   bytesIn: 0,
   bytesOut: 0,
-  outcome: "ok"
+  outcome: "ok",
+  upstreamNs: 0n,
+  traceId: ""
 })

@@ -29,6 +29,17 @@ export class Forbidden extends Schema.TaggedError<Forbidden>()("Forbidden", {
   rule: Schema.String
 }) {}
 
+/**
+ * Refused by a filter (security.filtering / access_control / inspection): `filter` names the filter,
+ * `subject` what was judged (host, client address, content), `rule` the rule that decided.
+ */
+export class Blocked extends Schema.TaggedError<Blocked>()("Blocked", {
+  filter: Schema.String,
+  subject: Schema.String,
+  rule: Schema.String,
+  reason: Schema.String
+}) {}
+
 export class NoRoute extends Schema.TaggedError<NoRoute>()("NoRoute", {
   host: Schema.String,
   path: Schema.String
@@ -51,6 +62,74 @@ export class ClientAborted extends Schema.TaggedError<ClientAborted>()("ClientAb
   phase: Schema.String
 }) {}
 
+/** /cli/execute (issue 3): missing or wrong `Authorization: Bearer` token → 401. */
+export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthorized", {
+  realm: Schema.String
+}) {}
+
+/** /cli/execute: the command is not in cli.allowed_commands → 403 with the reason. */
+export class CommandNotAllowed extends Schema.TaggedError<CommandNotAllowed>()("CommandNotAllowed", {
+  command: Schema.String,
+  reason: Schema.String
+}) {}
+
+/** /cli/execute: cli.max_concurrent processes already running → 429 + Retry-After. */
+export class TooManyProcesses extends Schema.TaggedError<TooManyProcesses>()("TooManyProcesses", {
+  limit: Schema.Number,
+  retryAfterSeconds: Schema.Number
+}) {}
+
+/** A JSON body that fails its Schema → 400 naming the field path. */
+export class InvalidBody extends Schema.TaggedError<InvalidBody>()("InvalidBody", {
+  path: Schema.String,
+  message: Schema.String
+}) {}
+
+export class UnsupportedMediaType extends Schema.TaggedError<UnsupportedMediaType>()("UnsupportedMediaType", {
+  expected: Schema.String
+}) {}
+
+export class MethodNotAllowed extends Schema.TaggedError<MethodNotAllowed>()("MethodNotAllowed", {
+  allow: Schema.String
+}) {}
+
+/** A control endpoint that is switched off answers as if absent. */
+export class EndpointNotFound extends Schema.TaggedError<EndpointNotFound>()("EndpointNotFound", {
+  path: Schema.String
+}) {}
+
+/** An allowed program could not be started (missing, not executable, bad working_dir). */
+export class ProcessSpawnFailed extends Schema.TaggedError<ProcessSpawnFailed>()("ProcessSpawnFailed", {
+  command: Schema.String,
+  cause: Schema.Defect()
+}) {}
+
+/** Over the client's rate limit (RFC 6585 §4) → 429 with Retry-After and RateLimit headers. */
+export class RateLimited extends Schema.TaggedError<RateLimited>()("RateLimited", {
+  key: Schema.String,
+  retryAfterSeconds: Schema.Number,
+  /** RateLimit-Policy / RateLimit field values (draft-ietf-httpapi-ratelimit-headers). */
+  policy: Schema.String,
+  state: Schema.String
+}) {}
+
+/** The shared rate-limit backend (Redis) is unreachable and `on_backend_error: deny` → 503. */
+export class RateLimiterUnavailable extends Schema.TaggedError<RateLimiterUnavailable>()("RateLimiterUnavailable", {
+  backend: Schema.String,
+  cause: Schema.Defect()
+}) {}
+
+/** Proxy authentication missing or wrong (RFC 9110 §15.5.8) → 407 with Proxy-Authenticate. */
+export class ProxyAuthRequired extends Schema.TaggedError<ProxyAuthRequired>()("ProxyAuthRequired", {
+  realm: Schema.String,
+  reason: Schema.String
+}) {}
+
+/** `Cache-Control: only-if-cached` and no usable stored response (RFC 9111 §5.2.1.7) → 504. */
+export class NotInCache extends Schema.TaggedError<NotInCache>()("NotInCache", {
+  url: Schema.String
+}) {}
+
 /** A bad configuration: stops start-up with the key path, the value and what is expected. */
 export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError", {
   key: Schema.String,
@@ -71,6 +150,19 @@ export type RequestError =
   | HeadersTooLarge
   | PayloadTooLarge
   | Forbidden
+  | Blocked
   | NoRoute
   | UpstreamError
   | ClientAborted
+  | NotInCache
+  | RateLimited
+  | RateLimiterUnavailable
+  | ProxyAuthRequired
+  | Unauthorized
+  | CommandNotAllowed
+  | TooManyProcesses
+  | InvalidBody
+  | UnsupportedMediaType
+  | MethodNotAllowed
+  | EndpointNotFound
+  | ProcessSpawnFailed

@@ -54,6 +54,8 @@ export interface ForwardingInfo {
   readonly maxForwards: number | undefined
   /** Exact Content-Length to send, when the body length is known. */
   readonly contentLength: string | undefined
+  /** W3C traceparent of the proxy's upstream span (tracing on): replaces the client's. */
+  readonly traceparent?: string | undefined
 }
 
 const forwardedFor = (ip: string): string => (ip.includes(":") ? `"[${ip}]"` : ip)
@@ -75,6 +77,7 @@ export const upstreamRequestHeaders = (raw: ReadonlyArray<string>, targetHost: s
     const name = raw[i]!
     const lower = name.toLowerCase()
     if (HOP_BY_HOP.has(lower) || named?.has(lower)) continue
+    if (info.traceparent !== undefined && lower === "traceparent") continue
     if (REQUEST_REWRITTEN.has(lower)) {
       const v = raw[i + 1]!
       if (lower === "via") via = via === undefined ? v : `${via}, ${v}`
@@ -93,6 +96,7 @@ export const upstreamRequestHeaders = (raw: ReadonlyArray<string>, targetHost: s
   out.push("x-request-id", info.requestId)
   if (info.maxForwards !== undefined) out.push("max-forwards", String(info.maxForwards))
   if (info.contentLength !== undefined) out.push("content-length", info.contentLength)
+  if (info.traceparent !== undefined) out.push("traceparent", info.traceparent)
   return out
 }
 

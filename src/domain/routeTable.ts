@@ -14,6 +14,8 @@ export interface Backend {
   readonly host: string
   /** Printable name for logs: the configured URL. */
   readonly name: string
+  /** The route rule that chose this backend (per-route headers / TLS options); absent for the default. */
+  readonly rule?: RouteRule
 }
 
 interface CompiledRule {
@@ -45,7 +47,7 @@ export const compileRoutes = (rules: ReadonlyArray<RouteRule>, defaultBackend: s
       suffix: wildcard ? host!.slice(1) : undefined,
       withPort: host?.includes(":") === true,
       pathPrefix: r.match.path_prefix ?? "",
-      backend: parseBackend(r.forward.target)
+      backend: { ...parseBackend(r.forward.target), rule: r }
     }
   }),
   fallback: defaultBackend === "" ? undefined : parseBackend(defaultBackend)

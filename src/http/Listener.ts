@@ -6,15 +6,25 @@
  * interrupted.
  */
 import { Context, Effect, FiberSet, Layer } from "effect"
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
+import { type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import type { Duplex } from "node:stream"
 import { ConfigError } from "../domain/errors.ts"
 import { AccessLog } from "../services/AccessLog.ts"
 import { Config } from "../services/Config.ts"
+import { Filter } from "../services/Filter.ts"
+import { DestinationGuard } from "../services/DestinationGuard.ts"
+import { ProxyAuth } from "../services/ProxyAuth.ts"
+import { RateLimiter } from "../services/RateLimiter.ts"
 import { Lifecycle } from "../services/Lifecycle.ts"
+import { Metrics } from "../services/Metrics.ts"
 import { answerParserError, type ParserError, problemForParserError } from "./clientError.ts"
 import { connectTunnel } from "./connectTunnel.ts"
-import { normaliseIp, RequestPipeline } from "./RequestPipeline.ts"
+import { makeServer, reloadCertificatesOnSighup } from "./tlsListener.ts"
+import { listenerSecureOptions } from "../services/tlsFiles.ts"
+import { upgradeTunnel } from "./upgradeTunnel.ts"
+import { Router } from "../services/Router.ts"
+import { Upstream } from "../services/Upstream.ts"
+import { normaliseIp, RequestPipeline, VIA } from "./RequestPipeline.ts"
 
 export interface ListenerInfo {
   readonly server: Server
@@ -44,11 +54,15 @@ export const makeListener = Effect.gen(function*() {
   const pipeline = yield* RequestPipeline
   const accessLog = yield* AccessLog
   const lifecycle = yield* Lifecycle
+  const metrics = yield* Metrics
+  const filter = yield* Filter
+  const destinations = yield* DestinationGuard
   const { server: cfg } = config
   const fibers = yield* FiberSet.make<void, never>()
   const run = yield* FiberSet.runtime(fibers)<never>()
 
-  const server = createServer({
+  // server.tls: an HTTPS listener with the same options (tlsListener.ts)
+  const server = makeServer(cfg.tls.enabled ? yield* listenerSecureOptions(cfg.tls) : undefined, {
     maxHeaderSize: cfg.limits.max_header_bytes,
     requireHostHeader: false, // checked in the validate phase, so the answer is our JSON problem
     headersTimeout: cfg.timeouts.read,
@@ -77,12 +91,44 @@ export const makeListener = Effect.gen(function*() {
     accessLog,
     lifecycle,
     requestId: pipeline.requestId,
-    clientIp: (sock: Duplex) => normaliseIp((sock as { remoteAddress?: string }).remoteAddress)
+    clientIp: (sock: Duplex) => normaliseIp((sock as { remoteAddress?: string }).remoteAddress),
+    filter,
+    proxyAuth: yield* ProxyAuth,
+    rateLimiter: yield* RateLimiter,
+    destinations
   }
+  // IP ACL at accept: the verdict is kept for the connection; a denied client's first request
+  // (or CONNECT) is answered 403 with `connection: close` (pipeline phase "acl").
+  server.on("connection", (sock: Duplex) => filter.admit(sock, normaliseIp((sock as { remoteAddress?: string }).remoteAddress)))
+  if (metrics.enabled) {
+    server.on("connection", (sock: Duplex) => {
+      metrics.connections(1)
+      sock.once("close", () => metrics.connections(-1))
+    })
+  }
+  const upgradeDeps = {
+    config,
+    router: yield* Router,
+    upstream: yield* Upstream,
+    accessLog,
+    requestId: pipeline.requestId,
+    isSelf: pipeline.isSelf,
+    clientIp: tunnelDeps.clientIp,
+    via: VIA
+  }
+  server.on("upgrade", (req: IncomingMessage, sock: Duplex, head: Buffer) => {
+    sock.on("error", () => {})
+    const fiber = run(upgradeTunnel(upgradeDeps, req, sock, head))
+    sock.once("close", () => fiber.interruptUnsafe())
+  })
   server.on("connect", (req: IncomingMessage, sock: Duplex, head: Buffer) => {
     sock.on("error", () => {})
     const fiber = run(connectTunnel(tunnelDeps, req, sock, head))
-    sock.once("close", () => fiber.interruptUnsafe())
+    metrics.tunnels(1)
+    sock.once("close", () => {
+      metrics.tunnels(-1)
+      fiber.interruptUnsafe()
+    })
   })
   server.on("clientError", (err: ParserError, sock: Duplex) => {
     const problem = problemForParserError(err, cfg.limits.max_url_bytes, cfg.limits.max_header_bytes)
@@ -105,6 +151,8 @@ export const makeListener = Effect.gen(function*() {
   })
 
   const port = yield* listen(server, cfg.port, cfg.host)
+  yield* reloadCertificatesOnSighup(server, cfg.tls)
+  destinations.addListener(port)
   yield* lifecycle.markListening
   yield* lifecycle.markStarted
   yield* Effect.logInfo("gatehouse listening").pipe(

@@ -14,12 +14,32 @@ import { hostnameOf } from "../domain/requestTarget.ts"
 import { AccessLog } from "../services/AccessLog.ts"
 import { Config } from "../services/Config.ts"
 import { Lifecycle } from "../services/Lifecycle.ts"
+import { Compression } from "../services/Compression.ts"
+import { Metrics } from "../services/Metrics.ts"
+import { Tracing, type UpstreamLink } from "../services/Tracing.ts"
+import { Filter } from "../services/Filter.ts"
 import { Router } from "../services/Router.ts"
 import { type ResponseSink, Upstream } from "../services/Upstream.ts"
+import { CliRunner } from "../services/CliRunner.ts"
+import { isCliPath, makeCliExecute } from "./cliExecute.ts"
+import { composeSinks } from "./composeSinks.ts"
 import { controlAnswer, writeControl } from "./controlEndpoints.ts"
+import { isMetricsRequest, mainPortMetrics } from "./metricsEndpoint.ts"
 import { problemFor, writeProblem } from "./errorResponse.ts"
+import { filterPhase, withVerdict } from "./phases/filter.ts"
 import { answerAsFinalRecipient, maxForwards } from "./phases/maxForwards.ts"
 import { route, type SelfCheck } from "./phases/route.ts"
+import { pinDestination } from "./phases/destination.ts"
+import { isAdminPath, makeAdminAuth } from "./adminAuth.ts"
+import { adminAnswer } from "./adminEndpoints.ts"
+import { makeSecurityHeaders } from "./securityHeaders.ts"
+import { DestinationGuard } from "../services/DestinationGuard.ts"
+import { ProxyAuth } from "../services/ProxyAuth.ts"
+import { RateLimiter } from "../services/RateLimiter.ts"
+import { Cache } from "../services/Cache.ts"
+import { normalizedAcceptEncoding } from "../domain/contentEncoding.ts"
+import { makeCacheAdmin } from "./cacheAdmin.ts"
+import { makeCacheLookup } from "./phases/cacheLookup.ts"
 import { forwardUpstream } from "./phases/upstream.ts"
 import { validate } from "./phases/validate.ts"
 
@@ -33,6 +53,8 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
   handle(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): Effect.Effect<void>
   /** Makes a request id: the client's X-Request-Id when well-formed, else a new one. */
   readonly requestId: (incoming: string | undefined) => string
+  /** Whether an absolute-form target names this listener (served locally, never looped). */
+  readonly isSelf: SelfCheck
 }>()("gatehouse/RequestPipeline") {
   static readonly layer = Layer.effect(
     RequestPipeline,
@@ -42,6 +64,38 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
       const upstream = yield* Upstream
       const accessLog = yield* AccessLog
       const lifecycle = yield* Lifecycle
+      const metrics = yield* Metrics
+      const tracing = yield* Tracing
+      const compression = yield* Compression
+      const serveMetrics = mainPortMetrics(metrics, config.metrics.on_main_port)
+      metrics.observePools(upstream.poolStats)
+      // Chosen once here: no per-request work for what is switched off.
+      const compress = compression.enabled
+        ? (req: IncomingMessage, res: ServerResponse, link: UpstreamLink) => compression.begin(req, res, link.span)
+        : () => undefined
+      const timeUpstream = metrics.enabled
+        ? <A, E, R>(ctx: RequestContext, effect: Effect.Effect<A, E, R>) =>
+          Effect.flatMap(Clock.currentTimeNanos, (t0) =>
+            Effect.ensuring(effect, Effect.map(Clock.currentTimeNanos, (t1) => { ctx.upstreamNs = t1 - t0 })))
+        : <A, E, R>(_ctx: RequestContext, effect: Effect.Effect<A, E, R>) => effect
+      const filter = yield* Filter
+      const proxyAuth = yield* ProxyAuth
+      const rateLimiter = yield* RateLimiter
+      const destinations = yield* DestinationGuard
+      const adminAuth = makeAdminAuth(config.security.admin_token)
+      const securityHeaders = makeSecurityHeaders(config.security.headers)
+      const bootMs = yield* Clock.currentTimeMillis
+      const cliExecute = makeCliExecute(yield* CliRunner)
+      const cache = yield* Cache
+      const clock = yield* Clock.Clock
+      const cacheAdmin = makeCacheAdmin(cache)
+      const cacheLookup = makeCacheLookup({
+        cache,
+        via: VIA,
+        now: () => clock.currentTimeMillisUnsafe(),
+        // one stored variant per coding the compressor would pick (Compression.ts)
+        normalisers: compression.enabled ? { "accept-encoding": (v) => normalizedAcceptEncoding(v, compression.offered) } : {}
+      })
       const { server } = config
       const bootId = randomBytes(4).toString("hex")
       let counter = 0
@@ -49,14 +103,33 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
         incoming !== undefined && REQUEST_ID.test(incoming) ? incoming : `${bootId}-${(++counter).toString(36)}`
       const listenHost = server.host.toLowerCase()
       const isSelf: SelfCheck = (hostname, port) =>
-        port === server.port && (hostname === listenHost || (LOOPBACK.has(hostname) && LOOPBACK.has(listenHost)))
+        (port === server.port || destinations.listenPorts.has(port)) && (hostname === listenHost || (LOOPBACK.has(hostname) && LOOPBACK.has(listenHost)))
 
       const phases = Effect.fnUntraced(function*(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, expectContinue: boolean) {
+        // phase: acl (security.access_control, judged at accept: a denied client gets 403 + close)
+        yield* filter.connection(req.socket, ctx.clientIp)
         // phase: validate
         const head = yield* validate(req, server)
         const t = head.target
         // phase: control (endpoints answered by the proxy itself, never routed)
-        if (t.form === "origin") {
+        if (t.form === "origin" || (t.form === "absolute" && isSelf(t.hostname, t.port))) {
+          if (isCliPath(t.path)) return yield* cliExecute(req, res, ctx, expectContinue)
+          if (serveMetrics !== undefined && isMetricsRequest(ctx.method, t.path)) {
+            ctx.kind = "control"
+            ctx.status = 200
+            return serveMetrics(req, res)
+          }
+          if (isAdminPath(t.path)) {
+            yield* adminAuth(req.headers.authorization, ctx.clientIp)
+            const admin = adminAnswer(ctx.method, t.path, config, lifecycle.state(), (yield* Clock.currentTimeMillis) - bootMs) ??
+              (yield* cacheAdmin(ctx.method, t.path))
+            if (admin !== undefined) {
+              ctx.kind = "control"
+              writeControl(res, admin, ctx.method)
+              ctx.status = admin.status
+              return
+            }
+          }
           const answer = controlAnswer(ctx.method, t.path, lifecycle.state())
           if (answer !== undefined) {
             ctx.kind = "control"
@@ -72,23 +145,44 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
           ctx.status = answerAsFinalRecipient(req, res, VIA)
           return
         }
-        // phase: auth (issue 4: proxy auth → 407)
+        // phase: auth (issue 4: proxy auth → 407, forward-proxy requests only)
+        if (proxyAuth.enabled && t.form === "absolute" && !isSelf(t.hostname, t.port)) {
+          yield* proxyAuth.check(req.headers["proxy-authorization"])
+        }
         // phase: filter (issue 4: domain / IP / SSRF → 403)
-        // phase: rateLimit (issue 4: → 429)
-        // phase: cacheLookup (issue 5: hit answers here)
+        const guard = yield* tracing.phase("filter", filterPhase(filter, req, head, ctx, isSelf))
+        // phase: rateLimit (issue 4: → 429; allowed responses carry RateLimit-Policy / RateLimit)
+        const xff = req.headers["x-forwarded-for"]
+        const limit = yield* rateLimiter.admit(ctx.clientIp, Array.isArray(xff) ? xff.join(", ") : xff)
+        if (limit !== undefined) {
+          res.setHeader("ratelimit-policy", limit.policy)
+          res.setHeader("ratelimit", limit.state)
+        }
+        // phase: cacheLookup (a fresh hit answers here; miss/stale continue with a storing sink, phases/cacheLookup.ts)
+        const cached = yield* cacheLookup(req, res, head, ctx)
+        if (cached.answered) return
         // phase: route
-        const routed = yield* route(head, req.headers.host ?? "", router, isSelf)
+        // (forward proxy: the SSRF guard pins the checked address of the target, phases/destination.ts)
+        const routed = yield* Effect.flatMap(route(head, req.headers.host ?? "", router, isSelf), (r) => pinDestination(destinations, head, r))
         ctx.kind = routed.kind
         ctx.upstream = routed.backend.origin
         // phase: upstream (response filters wrap the ResponseSink: security headers, compression,
         // content inspection, cache store — issue 4/5 add them to `wrapSink`)
-        const result = yield* forwardUpstream(upstream, req, res, head, routed, ctx, {
-          wrapSink: identitySink,
-          via: VIA,
-          maxBodyBytes: server.limits.max_body_bytes,
-          maxForwards: mf.forward,
-          expectContinue
-        })
+        const target = { method: ctx.method, origin: routed.backend.origin, path: routed.path }
+        const result = yield* tracing.upstream(target, (link) => {
+          const compressed = compress(req, res, link)
+          return timeUpstream(ctx, forwardUpstream(upstream, req, res, head, routed, ctx, {
+            // response filters, in the order the upstream's bytes meet them (composeSinks.ts);
+            // a cache store placed after `compress` keeps the encoded variant (Compression.ts)
+            wrapSink: composeSinks([guard?.wrap, compressed?.wrap, securityHeaders(routed.backend.rule, (req.socket as { encrypted?: boolean }).encrypted === true), cached.wrap]),
+            rawHeaders: cached.rawHeaders,
+            via: VIA,
+            maxBodyBytes: server.limits.max_body_bytes,
+            maxForwards: mf.forward,
+            expectContinue,
+            traceparent: link.traceparent
+          }).pipe(Effect.tap(() => compressed === undefined ? Effect.void : compressed.finished)))
+        }).pipe(withVerdict(guard), cached.complete)
         ctx.status = result.status
         ctx.bytesOut = result.bytes
       })
@@ -114,6 +208,7 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
             }
           }
           const end = yield* Clock.currentTimeNanos
+          metrics.request(ctx, end - ctx.startNs)
           yield* accessLog.write({
             request_id: ctx.id,
             client_ip: ctx.clientIp,
@@ -125,12 +220,15 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
             duration_ms: Number(end - ctx.startNs) / 1e6,
             upstream: ctx.upstream,
             outcome: ctx.outcome,
-            kind: ctx.kind
+            kind: ctx.kind,
+            ...(ctx.cli === undefined ? {} : { cli: ctx.cli }),
+            trace_id: ctx.traceId === "" ? undefined : ctx.traceId
           })
         })
 
       return RequestPipeline.of({
         requestId,
+        isSelf,
         handle: (req, res, expectContinue) =>
           Effect.flatMap(Clock.currentTimeNanos, (start) => {
             const rid = req.headers["x-request-id"]
@@ -141,10 +239,10 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
               req.method ?? "GET",
               req.url ?? ""
             )
-            return phases(req, res, ctx, expectContinue).pipe(
+            return tracing.request(req, ctx, phases(req, res, ctx, expectContinue).pipe(
               Effect.onExit((exit) => finish(ctx, res, exit)),
               Effect.catchCause(() => Effect.void)
-            )
+            ))
           })
       })
     })

@@ -23,7 +23,8 @@ export const controlAnswer = (method: string, path: string, state: LifecycleStat
       const ready = state.started && state.listening && !state.draining
       return json(ready ? 200 : 503, {
         status: ready ? "ready" : "not_ready",
-        checks: { listening: state.listening, draining: state.draining, started: state.started }
+        checks: { listening: state.listening, draining: state.draining, started: state.started },
+        ...(Object.keys(state.details).length > 0 ? { details: state.details } : {})
       })
     }
     case "/health/startup":

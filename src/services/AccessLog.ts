@@ -1,4 +1,5 @@
 import { Clock, Context, Effect, Layer } from "effect"
+import type { CliAccess } from "../domain/RequestContext.ts"
 import { Config } from "./Config.ts"
 
 /** One line per request or tunnel, written when the request's fiber exits, whatever the outcome. */
@@ -16,11 +17,16 @@ export interface AccessEntry {
   /** ok | early answer tag | error tag | client_abort | interrupted */
   readonly outcome: string
   readonly kind: string
+  /** POST /cli/execute only: command, args count, pid, exit code, signal, killed reason. */
+  readonly cli?: CliAccess
+  /** The request's trace id when tracing is on (W3C, 32 hex digits). */
+  readonly trace_id?: string | undefined
 }
 
 const textLine = (time: string, e: AccessEntry): string =>
   `${time} ${e.client_ip} "${e.method} ${e.url}" ${e.status} in=${e.bytes_in} out=${e.bytes_out} ` +
-  `${e.duration_ms}ms upstream=${e.upstream || "-"} outcome=${e.outcome} id=${e.request_id}\n`
+  `${e.duration_ms}ms upstream=${e.upstream || "-"} outcome=${e.outcome} id=${e.request_id}` + (e.trace_id === undefined ? "" : ` trace=${e.trace_id}`) +
+  (e.cli === undefined ? "" : ` cli=${e.cli.command} args=${e.cli.args} exit=${e.cli.exit_code ?? e.cli.signal ?? "-"} killed=${e.cli.killed ?? "-"}`) + "\n"
 
 const jsonLine = (time: string, e: AccessEntry): string => JSON.stringify({ time, type: "access", ...e }) + "\n"
 

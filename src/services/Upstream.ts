@@ -1,9 +1,11 @@
 import { Context, Effect, Layer } from "effect"
+import type { Duplex } from "node:stream"
 import { Agent, type Dispatcher } from "undici"
 import { UpstreamError } from "../domain/errors.ts"
 import type { HeaderMap } from "../domain/hopHeaders.ts"
 import { classifyUpstreamError, isRetryableFailure } from "../domain/upstreamFailure.ts"
 import { Config } from "./Config.ts"
+import { upstreamConnectOptions } from "./tlsFiles.ts"
 
 export interface ForwardRequest {
   /** scheme://host:port: the pool key. */
@@ -15,6 +17,8 @@ export interface ForwardRequest {
   readonly body: NodeJS.ReadableStream | AsyncIterable<Uint8Array> | null
   /** RFC 9110 §9.2.2: idempotent method and no request body, so a failed attempt may be repeated. */
   readonly retryable: boolean
+  /** The route opted out of upstream certificate verification (tls_insecure_skip_verify). */
+  readonly insecureTls?: boolean
 }
 
 /**
@@ -30,6 +34,30 @@ export interface ResponseSink {
   readonly started: () => boolean
 }
 
+/** One origin's pool, as undici counts it (a Client when max_connections_per_origin is 1). */
+export interface PoolStats {
+  readonly connected: number
+  readonly free: number
+  readonly pending: number
+  readonly queued: number
+  readonly running: number
+  readonly size: number
+}
+
+export interface UpgradeRequest {
+  readonly origin: string
+  readonly path: string
+  readonly method: string
+  readonly headers: Array<string>
+  /** The Upgrade value the client asked for (e.g. "websocket"). */
+  readonly protocol: string
+}
+
+export interface UpgradedConnection {
+  readonly headers: HeaderMap
+  readonly socket: Duplex
+}
+
 export interface ForwardResult {
   readonly status: number
   readonly bytes: number
@@ -38,22 +66,44 @@ export interface ForwardResult {
 /** Upstream HTTP exchanges over keep-alive pools (one undici pool per origin). */
 export class Upstream extends Context.Service<Upstream, {
   forward(request: ForwardRequest, sink: ResponseSink): Effect.Effect<ForwardResult, UpstreamError>
+  /** Pool stats per origin ("scheme://host:port"), read when metrics are scraped. */
+  readonly poolStats: () => ReadonlyMap<string, PoolStats>
+  /** HTTP/1.1 Upgrade (RFC 9110 §7.8): resolves with the upstream's 101 head and its socket. */
+  upgrade(request: UpgradeRequest): Effect.Effect<UpgradedConnection, UpstreamError>
 }>()("gatehouse/Upstream") {
   static readonly layer = Layer.effect(
     Upstream,
     Effect.gen(function*() {
-      const { server } = yield* Config
+      const { server, upstream: pool, security, routing } = yield* Config
+      const tlsConnect = yield* upstreamConnectOptions(security.upstream_tls)
       const agent = yield* Effect.acquireRelease(
         Effect.sync(() =>
           new Agent({
-            keepAliveTimeout: 4_000,
-            keepAliveMaxTimeout: Math.max(server.timeouts.idle, 4_000),
-            connect: { timeout: server.timeouts.connect },
+            keepAliveTimeout: pool.keepalive_timeout,
+            keepAliveMaxTimeout: Math.max(server.timeouts.idle, pool.keepalive_timeout),
+            connect: { timeout: server.timeouts.connect, ...tlsConnect },
             headersTimeout: server.timeouts.read,
             bodyTimeout: server.timeouts.read,
-            pipelining: 1
+            pipelining: pool.pipelining,
+            connections: pool.max_connections_per_origin === 0 ? null : pool.max_connections_per_origin
           })
         ),
+        (a) => Effect.promise(() => a.destroy().catch(() => undefined))
+      )
+      // Routes with tls_insecure_skip_verify get their own pool that does not verify certificates.
+      const insecureRoutes = routing.rules.filter((r) => r.tls_insecure_skip_verify === true)
+      for (const r of insecureRoutes) {
+        yield* Effect.logWarning("upstream TLS certificate verification disabled for a route").pipe(
+          Effect.annotateLogs({ target: r.forward.target, key: "tls_insecure_skip_verify" })
+        )
+      }
+      const insecure = insecureRoutes.length === 0 ? undefined : yield* Effect.acquireRelease(
+        Effect.sync(() => new Agent({
+          keepAliveTimeout: pool.keepalive_timeout,
+          connect: { timeout: server.timeouts.connect, rejectUnauthorized: false },
+          headersTimeout: server.timeouts.read,
+          bodyTimeout: server.timeouts.read
+        })),
         (a) => Effect.promise(() => a.destroy().catch(() => undefined))
       )
       const attempt = (request: ForwardRequest, sink: ResponseSink) =>
@@ -98,7 +148,7 @@ export class Upstream extends Context.Service<Upstream, {
             },
             onResponseError: (_c, err) => fail(err)
           }
-          agent.dispatch({
+          ;(request.insecureTls === true ? insecure ?? agent : agent).dispatch({
             origin: request.origin,
             path: request.path,
             method: request.method as Dispatcher.HttpMethod,
@@ -110,7 +160,36 @@ export class Upstream extends Context.Service<Upstream, {
             controller?.abort(new Error("request interrupted"))
           })
         })
+      const poolStats = () => {
+        const out = new Map<string, PoolStats>()
+        for (const [origin, st] of Object.entries(agent.stats)) {
+          const connected = typeof st.connected === "boolean" ? (st.connected ? 1 : 0) : st.connected
+          const free = "free" in st ? st.free : connected - (st.running > 0 ? 1 : 0)
+          const queued = "queued" in st ? st.queued : Math.max(0, st.size - st.running - st.pending)
+          out.set(origin, { connected, free, pending: st.pending, queued, running: st.running, size: st.size })
+        }
+        return out
+      }
+      const upgrade = (request: UpgradeRequest) =>
+        Effect.callback<UpgradedConnection, UpstreamError>((resume) => {
+          const abort = new AbortController()
+          agent.upgrade({
+            origin: request.origin,
+            path: request.path,
+            method: request.method,
+            headers: request.headers,
+            protocol: request.protocol,
+            signal: abort.signal
+          } as Dispatcher.UpgradeOptions, (err, data) => {
+            if (err !== null) {
+              resume(Effect.fail(new UpstreamError({ reason: classifyUpstreamError(err), upstream: request.origin, responseStarted: false, cause: err })))
+            } else resume(Effect.succeed({ headers: data.headers as HeaderMap, socket: data.socket }))
+          })
+          return Effect.sync(() => abort.abort())
+        })
       return Upstream.of({
+        upgrade,
+        poolStats,
         forward: (request, sink) =>
           request.retryable
             ? attempt(request, sink).pipe(

@@ -68,7 +68,7 @@ describe("npm start -- --config FILE, driven with curl", () => {
   it("curl -x (forward), curl -p -x (CONNECT tunnel), reverse proxy; SIGTERM drains and exits 0", async () => {
     const file = writeTempConfig(
       `server: {port: 0, connect: {allowed_ports: [${origin.port}]}, timeouts: {shutdown_grace: 5s}}\n` +
-        `routing: {default_backend: "${origin.url}"}\nlogging: {format: json}\n`
+        `routing: {default_backend: "${origin.url}"}\nlogging: {format: json}\nmetrics: {port: 0}\n`
     )
     const prog = await startProgram(["--config", file], { SECURITY_ALLOW_PRIVATE: "1" })
     const proxy = `http://127.0.0.1:${prog.port}`

@@ -1,7 +1,15 @@
 import { Schema } from "effect"
+import { CacheSection } from "./cache.ts"
+import { CliSection } from "./cli.ts"
+import { CompressionSection } from "./compression.ts"
 import { LoggingSection } from "./logging.ts"
+import { MetricsSection } from "./metrics.ts"
 import { RoutingSection } from "./routing.ts"
-import { ServerSection, withDefault } from "./server.ts"
+import { SecuritySection } from "./security.ts"
+import { ServerSection } from "./server.ts"
+import { TracingSection } from "./tracing.ts"
+import { UpstreamSection } from "./upstream.ts"
+import { withDefault } from "./withDefault.ts"
 
 /**
  * The whole configuration, one part per section. Every key has a default, so `{}` decodes.
@@ -10,7 +18,14 @@ import { ServerSection, withDefault } from "./server.ts"
 export const ProxyConfig = Schema.Struct({
   server: withDefault(ServerSection, {}),
   routing: withDefault(RoutingSection, {}),
-  logging: withDefault(LoggingSection, {})
+  logging: withDefault(LoggingSection, {}),
+  security: withDefault(SecuritySection, {}),
+  cli: withDefault(CliSection, {}),
+  compression: withDefault(CompressionSection, {}),
+  upstream: withDefault(UpstreamSection, {}),
+  metrics: withDefault(MetricsSection, {}),
+  tracing: withDefault(TracingSection, {}),
+  cache: withDefault(CacheSection, {})
 })
 export type ProxyConfig = typeof ProxyConfig.Type
 export type ProxyConfigInput = typeof ProxyConfig.Encoded

@@ -1,5 +1,5 @@
 import { Schema } from "effect"
-import { withDefault } from "./server.ts"
+import { withDefault } from "./withDefault.ts"
 
 export const LogLevel = Schema.Literals(["trace", "debug", "info", "warn", "error", "fatal", "none"])
 export type LogLevel = typeof LogLevel.Type

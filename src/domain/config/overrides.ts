@@ -42,7 +42,21 @@ export const ENV_OVERRIDES: ReadonlyArray<readonly [string, ReadonlyArray<string
   ["LOG_LEVEL", ["logging", "level"], (s) => s.toLowerCase()],
   ["LOG_FORMAT", ["logging", "format"], (s) => s.toLowerCase()],
   ["DEFAULT_BACKEND", ["routing", "default_backend"], (s) => s],
-  ["LOG_ACCESS", ["logging", "access_log"], bool]
+  ["LOG_ACCESS", ["logging", "access_log"], bool],
+  ["FILTERS_FILE", ["security", "filters_file"], (s) => s],
+  ["CLI_ENABLED", ["cli", "enabled"], bool],
+  ["CLI_AUTH_TOKEN", ["cli", "auth_token"], (s) => s],
+  ["CLI_MAX_CONCURRENT", ["cli", "max_concurrent"], numeric],
+  ["COMPRESSION_ENABLED", ["compression", "enabled"], bool],
+  ["CACHE_ENABLED", ["cache", "enabled"], bool],
+  ["CACHE_BACKEND", ["cache", "backend"], (s) => s.toLowerCase()],
+  ["CACHE_MAX_MEMORY", ["cache", "max_memory"], numeric],
+  ["CACHE_REDIS_URL", ["cache", "redis_url"], (s) => s],
+  ["METRICS_ENABLED", ["metrics", "enabled"], bool],
+  ["METRICS_PORT", ["metrics", "port"], numeric],
+  ["TRACING_ENABLED", ["tracing", "enabled"], bool],
+  ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", ["tracing", "otlp_endpoint"], (s) => s],
+  ["TRACING_SAMPLE_RATIO", ["tracing", "sample_ratio"], (s) => (s.trim() !== "" && !Number.isNaN(Number(s)) ? Number(s) : s)]
 ]
 
 export const applyEnv = (input: unknown, env: Readonly<Record<string, string | undefined>>): unknown => {

@@ -1,5 +1,6 @@
 import { Schema } from "effect"
-import { withDefault } from "./server.ts"
+import { RouteResponseHeaders } from "./responseHeaders.ts"
+import { withDefault } from "./withDefault.ts"
 
 /** An upstream base URL: http(s)://host[:port][/base-path], no query or fragment. */
 export const BackendUrl = Schema.String.pipe(
@@ -19,7 +20,11 @@ export const RouteRule = Schema.Struct({
     host: Schema.optionalKey(HostPattern),
     path_prefix: Schema.optionalKey(Schema.String.pipe(Schema.check(Schema.isStartingWith("/"))))
   }),
-  forward: Schema.Struct({ target: BackendUrl })
+  forward: Schema.Struct({ target: BackendUrl }),
+  /** Response hardening headers for this route, merged over `security.headers`. */
+  headers: Schema.optionalKey(RouteResponseHeaders),
+  /** Skip certificate verification of an HTTPS target (logged as a warning at start-up). */
+  tls_insecure_skip_verify: Schema.optionalKey(Schema.Boolean)
 })
 export type RouteRule = typeof RouteRule.Type
 

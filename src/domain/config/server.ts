@@ -1,8 +1,8 @@
-import { Effect, Schema } from "effect"
+import { Schema } from "effect"
+import { ListenerTls } from "./tls.ts"
 import { DurationMs, SizeBytes } from "./units.ts"
 
-const withDefault = <S extends Schema.Top>(s: S, value: S["Encoded"]) =>
-  s.pipe(Schema.withDecodingDefault(Effect.succeed(value)))
+import { withDefault } from "./withDefault.ts"
 
 export const Port = Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: 0, maximum: 65535 })))
 
@@ -29,8 +29,8 @@ export const ServerSection = Schema.Struct({
   port: withDefault(Port, 8080),
   timeouts: withDefault(Timeouts, {}),
   limits: withDefault(Limits, {}),
-  connect: withDefault(ConnectSettings, {})
+  connect: withDefault(ConnectSettings, {}),
+  tls: withDefault(ListenerTls, {})
 })
 export type ServerSection = typeof ServerSection.Type
 
-export { withDefault }

@@ -20,6 +20,10 @@ export interface UpstreamPhaseOptions {
   readonly expectContinue: boolean
   /** Response filters (security headers, compression, inspection, cache store) wrap the sink. */
   readonly wrapSink: (sink: ResponseSink) => ResponseSink
+  /** W3C traceparent of the upstream span (tracing on), sent instead of the client's. */
+  readonly traceparent?: string | undefined
+  /** Request header list to send instead of the client's (the cache's revalidation validators). */
+  readonly rawHeaders?: ReadonlyArray<string> | undefined
 }
 
 /** Client body with a running byte count; past the limit it stops with PayloadTooLarge. */
@@ -72,18 +76,19 @@ export const forwardUpstream = (
         body = req
       } else body = countedBody(req, ctx, options.maxBodyBytes, overflow)
     }
-    const headers = upstreamRequestHeaders(req.rawHeaders, routed.backend.host, {
+    const headers = upstreamRequestHeaders(options.rawHeaders ?? req.rawHeaders, routed.backend.host, {
       clientIp: ctx.clientIp,
-      proto: "http",
+      proto: (req.socket as { encrypted?: boolean }).encrypted === true ? "https" : "http",
       host: routed.requestedHost,
       via: options.via,
       requestId: ctx.id,
       maxForwards: options.maxForwards,
-      contentLength: head.contentLength === undefined ? undefined : String(head.contentLength)
+      contentLength: head.contentLength === undefined ? undefined : String(head.contentLength),
+      traceparent: options.traceparent
     })
     if (options.expectContinue) res.writeContinue()
     return upstream.forward(
-      { origin: routed.backend.origin, path: routed.path, method, headers, body, retryable: !head.hasBody && IDEMPOTENT.has(method) },
+      { origin: routed.backend.origin, path: routed.path, method, headers, body, retryable: !head.hasBody && IDEMPOTENT.has(method), insecureTls: routed.backend.rule?.tls_insecure_skip_verify === true },
       options.wrapSink(responseSink(res, options.via))
     ).pipe(
       Effect.mapError((e): UpstreamError | PayloadTooLarge | ClientAborted => {
