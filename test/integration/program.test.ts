@@ -68,9 +68,11 @@ describe("npm start -- --config FILE, driven with curl", () => {
   it("curl -x (forward), curl -p -x (CONNECT tunnel), reverse proxy; SIGTERM drains and exits 0", async () => {
     const file = writeTempConfig(
       `server: {port: 0, connect: {allowed_ports: [${origin.port}]}, timeouts: {shutdown_grace: 5s}}\n` +
-        `routing: {default_backend: "${origin.url}"}\nlogging: {format: json}\nmetrics: {port: 0}\n`
+        `routing: {default_backend: "${origin.url}"}\nlogging: {format: json}\nmetrics: {port: 0}\n` +
+        // the test origin is on loopback, which the SSRF guard refuses unless allowed
+        `security: {allow_private_destinations: ["127.0.0.0/8"]}\n`
     )
-    const prog = await startProgram(["--config", file], { SECURITY_ALLOW_PRIVATE: "1" })
+    const prog = await startProgram(["--config", file])
     const proxy = `http://127.0.0.1:${prog.port}`
     const fwd = await curl(["-x", proxy, `${origin.url}/fwd`])
     expect(fwd.stdout).toBe("hello from origin /fwd")

@@ -12,19 +12,25 @@ describe("upstream failures map to 502/504 and never hurt other clients", () => 
     const garbage = await startRawOrigin((s) => s.once("data", () => s.end("NOT HTTP AT ALL\r\n\r\n")))
     const badHeader = await startRawOrigin((s) => s.once("data", () => s.end("HTTP/1.1 200 OK\r\nX-Bad Header: v\r\nContent-Length: 0\r\n\r\n")))
     const silent = await startRawOrigin(() => {})
+    // 100 KB declared: more than security.inspection.hold_bytes (64 KB), so the head goes out with the first chunk
     const truncated = await startRawOrigin((s) => s.once("data", () => {
+      s.write("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\nonly-part")
+      setTimeout(() => s.destroy(), 50)
+    }))
+    // 100 bytes declared: held whole by content inspection before the head is sent
+    const truncatedSmall = await startRawOrigin((s) => s.once("data", () => {
       s.write("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly-part")
       setTimeout(() => s.destroy(), 50)
     }))
     const good = await startOrigin()
-    raws.push(reset, garbage, badHeader, silent, truncated, good)
-    Object.assign(ports, { reset: reset.port, garbage: garbage.port, badHeader: badHeader.port, silent: silent.port, truncated: truncated.port, good: good.port })
+    raws.push(reset, garbage, badHeader, silent, truncated, truncatedSmall, good)
+    Object.assign(ports, { reset: reset.port, garbage: garbage.port, badHeader: badHeader.port, silent: silent.port, truncated: truncated.port, truncatedSmall: truncatedSmall.port, good: good.port })
     const rule = (host: string, port: number) => ({ match: { host }, forward: { target: `http://127.0.0.1:${port}` } })
     proxy = await startProxy({
       server: { timeouts: { read: "500ms", connect: "500ms" } },
       routing: {
         default_backend: "http://127.0.0.1:1",
-        rules: [rule("reset", reset.port), rule("garbage", garbage.port), rule("badheader", badHeader.port), rule("silent", silent.port), rule("truncated", truncated.port), rule("good", good.port)]
+        rules: [rule("reset", reset.port), rule("garbage", garbage.port), rule("badheader", badHeader.port), rule("silent", silent.port), rule("truncated", truncated.port), rule("truncated-small", truncatedSmall.port), rule("good", good.port)]
       }
     })
   })
@@ -64,8 +70,14 @@ describe("upstream failures map to 502/504 and never hurt other clients", () => 
     const r = await get("truncated")
     expect(statusOf(r.text)).toBe(200)
     expect(r.closed).toBe(true)
-    expect(r.text.length).toBeLessThan(r.text.indexOf("\r\n\r\n") + 4 + 100)
+    expect(r.text.length).toBeLessThan(r.text.indexOf("\r\n\r\n") + 4 + 100000)
+    expect(r.text).not.toContain("0\r\n\r\n")
     expect(proxy.entries().some((e) => e.outcome === "upstream_reset" || e.outcome === "upstream_bad_response")).toBe(true)
+  })
+  it("RFC 9112 §8: a small body cut short while still held by content inspection → 502, nothing partial delivered", async () => {
+    const r = await get("truncated-small")
+    expect(statusOf(r.text)).toBe(502)
+    expect(r.text).not.toContain("only-part")
   })
   it("the proxy still serves other clients", async () => {
     expect(statusOf((await get("good")).text)).toBe(200)
