@@ -1,0 +1,106 @@
+/**
+ * Rate limiting with `backend: redis` against a real redis-server (issue 4; threat: a client spreading
+ * its requests over several Gatehouse instances to multiply its budget; availability when the shared
+ * backend dies). Instance A is the real program as a child process (its logs are read), instance B
+ * runs in-process; both share one Redis.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { type Origin, startOrigin } from "../fixtures/origins.ts"
+import { type StartedProgram, startProgram, writeTempConfig } from "../fixtures/program.ts"
+import { type RunningProxy, startProxy } from "../fixtures/proxy.ts"
+import { type RunningRedis, startRedis } from "../fixtures/redis.ts"
+import { type Reply, pause, send } from "../fixtures/client.ts"
+
+/** Repeats `attempt` until `done` holds (bounded), returning the last reply: for "eventually recovers". */
+const eventually = async (attempt: () => Promise<Reply>, done: (r: Reply) => boolean, tries = 100): Promise<Reply> => {
+  let last = await attempt()
+  for (let i = 0; i < tries && !done(last); i++) {
+    await pause(100)
+    last = await attempt()
+  }
+  return last
+}
+
+describe("rate limiting, redis backend shared by two instances", () => {
+  let origin: Origin
+  let redis: RunningRedis
+  let a: StartedProgram
+  let b: RunningProxy
+  const limits = (onError: "allow" | "deny", url: string) => ({
+    enabled: true,
+    backend: "redis",
+    redis_url: url,
+    // one token per 100 s: nothing refills during the test
+    requests_per_second: 0.01,
+    burst: 4,
+    exempt: [],
+    on_backend_error: onError
+  })
+  beforeAll(async () => {
+    origin = await startOrigin()
+    redis = await startRedis()
+    const rl = limits("allow", redis.url)
+    a = await startProgram(["--config", writeTempConfig(
+      `server: {port: 0}\nrouting: {default_backend: "${origin.url}"}\nlogging: {format: json, level: info}\n` +
+        `metrics: {enabled: false}\n` +
+        `security:\n  filters_file: ""\n  rate_limiting: ${JSON.stringify(rl)}\n`
+    )])
+    b = await startProxy({
+      routing: { default_backend: origin.url },
+      security: { filters_file: "", rate_limiting: limits("deny", redis.url) }
+    })
+  })
+  afterAll(async () => {
+    await b.stop()
+    a.child.kill("SIGKILL")
+    await redis.stop()
+    await origin.close()
+  })
+
+  it("threat: budget multiplication across instances — one budget per client over both instances", async () => {
+    const statuses: Array<number> = []
+    for (const port of [a.port, b.port, a.port, b.port]) statuses.push((await send(port, "/r", { localAddress: "127.0.0.2" })).status)
+    expect(statuses).toEqual([200, 200, 200, 200])
+    const overA = await send(a.port, "/r", { localAddress: "127.0.0.2" })
+    const overB = await send(b.port, "/r", { localAddress: "127.0.0.2" })
+    expect([overA.status, overB.status]).toEqual([429, 429])
+    expect(overB.headers["retry-after"]).toBeDefined()
+    expect(overB.headers["ratelimit"]).toMatch(/^limit=4, remaining=0, reset=\d+$/)
+    // another client still has its own budget
+    expect((await send(b.port, "/r", { localAddress: "127.0.0.3" })).status).toBe(200)
+  })
+
+  it("redis killed mid-test: on_backend_error allow serves, deny answers 503; warning, readiness detail, no crash; recovery", async () => {
+    await redis.kill()
+    // A (allow): served without RateLimit headers — even the client that was over its limit
+    const allowed = await eventually(() => send(a.port, "/r", { localAddress: "127.0.0.2" }), (r) => r.status === 200)
+    expect(allowed.status).toBe(200)
+    expect(allowed.headers["ratelimit"]).toBeUndefined()
+    // B (deny): 503 with Retry-After, a JSON problem
+    const denied = await eventually(() => send(b.port, "/r", { localAddress: "127.0.0.4" }), (r) => r.status === 503)
+    expect(denied.status).toBe(503)
+    expect(denied.json["error"]).toBe("rate_limiter_unavailable")
+    expect(denied.headers["retry-after"]).toBe("1")
+    // a warning in A's log, a readiness detail on both (still ready: the proxy itself is fine)
+    expect(a.output()).toContain("rate-limit backend redis unavailable")
+    const readyA = await send(a.port, "/health/readiness")
+    expect(readyA.status).toBe(200)
+    expect((readyA.json["details"] as Record<string, string>)["rate_limit_backend"]).toContain("redis")
+    const readyB = await send(b.port, "/health/readiness")
+    expect((readyB.json["details"] as Record<string, string>)["rate_limit_backend"]).toContain("redis")
+    // no crash
+    expect(a.child.exitCode).toBeNull()
+    expect((await send(a.port, "/health/liveness")).status).toBe(200)
+
+    await redis.restart()
+    // recovery by itself: B limits again (a fresh, empty Redis: the client has its whole burst)
+    const back = await eventually(() => send(b.port, "/r", { localAddress: "127.0.0.5" }), (r) => r.status === 200)
+    expect(back.status).toBe(200)
+    expect(back.headers["ratelimit"]).toMatch(/^limit=4, remaining=3/)
+    const backA = await eventually(() => send(a.port, "/r", { localAddress: "127.0.0.6" }), (r) => r.headers["ratelimit"] !== undefined)
+    expect(backA.headers["ratelimit"]).toMatch(/^limit=4, remaining=3/)
+    expect(a.output()).toContain("rate-limit backend redis is back")
+    const readyAfter = await send(a.port, "/health/readiness")
+    expect(readyAfter.json["details"]).toBeUndefined()
+  })
+})
