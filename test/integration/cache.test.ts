@@ -3,9 +3,19 @@
  * on one programmable origin and names the section it checks.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import type { IncomingMessage, ServerResponse } from "node:http"
+import { type IncomingHttpHeaders, type IncomingMessage, request, type ServerResponse } from "node:http"
 import { type Origin, startOrigin } from "../fixtures/origins.ts"
 import { type RunningProxy, startProxy } from "../fixtures/proxy.ts"
+
+/** GET with exactly these headers (no fetch() additions). */
+const plainGet = (url: string, headers: Record<string, string> = {}) =>
+  new Promise<{ status: number; headers: IncomingHttpHeaders; body: string }>((resolve, reject) => {
+    request(url, { headers, agent: false }, (res) => {
+      const chunks: Array<Buffer> = []
+      res.on("data", (c: Buffer) => chunks.push(c))
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }))
+    }).on("error", reject).end()
+  })
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void
 const routes = new Map<string, Handler>()
@@ -177,12 +187,51 @@ describe("cache (RFC 9111) through the proxy", () => {
     expect(hits(origin, "/validate")).toBe(2)
   })
 
+  // fetch() adds "Cache-Control: no-cache" to any conditional request (Fetch standard, cache mode
+  // "no-store"), which forbids a hit: the plain http client sends only what the test says, like curl.
   it("RFC 9110 §13.1.2 a client's matching If-None-Match on a hit gets 304 from the cache", async () => {
     routes.set("/cond", reply(200, { "cache-control": "max-age=300", etag: '"c1"' }, "cond"))
     await (await get("/cond")).text()
-    const b = await get("/cond", { "if-none-match": '"c1"' })
+    const b = await plainGet(`${proxy.url}/cond`, { "if-none-match": '"c1"' })
     expect(b.status).toBe(304)
-    expect(b.headers.get("cache-status")).toMatch(/hit/)
+    expect(b.body).toBe("")
+    expect(b.headers["cache-status"]).toMatch(/hit/)
+    expect(b.headers["etag"]).toBe('"c1"')
+    const other = await plainGet(`${proxy.url}/cond`, { "if-none-match": '"zz", W/"c2"' })
+    expect(other.status).toBe(200)
+    expect(other.body).toBe("cond")
+    expect(hits(origin, "/cond")).toBe(1)
+  })
+
+  it("RFC 9110 §13.1.3 a client's If-Modified-Since on a hit: 304 when not modified since, 200 when modified", async () => {
+    const lm = new Date(Date.UTC(2024, 0, 1)).toUTCString()
+    routes.set("/cond-ims", reply(200, { "cache-control": "max-age=300", "last-modified": lm }, "ims"))
+    await (await get("/cond-ims")).text()
+    expect((await plainGet(`${proxy.url}/cond-ims`, { "if-modified-since": lm })).status).toBe(304)
+    const older = new Date(Date.UTC(2023, 0, 1)).toUTCString()
+    const b = await plainGet(`${proxy.url}/cond-ims`, { "if-modified-since": older })
+    expect(b.status).toBe(200)
+    expect(b.body).toBe("ims")
+    expect(hits(origin, "/cond-ims")).toBe(1)
+  })
+
+  it("RFC 9111 §4.3.2 a conditional no-cache request: the cache revalidates with its own validators and evaluates the client's", async () => {
+    // this origin ignores conditionals (always 200): the cache must still answer the client's If-None-Match
+    routes.set("/cond-nc", counting({ "cache-control": "max-age=300", etag: '"n1"' }))
+    await (await get("/cond-nc")).text()
+    const b = await get("/cond-nc", { "if-none-match": '"n1"' }) // fetch adds Cache-Control: no-cache
+    expect(b.status).toBe(304)
+    expect(await b.text()).toBe("")
+    expect(b.headers.get("cache-status")).toContain("fwd=request; fwd-status=200; stored")
+    expect(origin.seen.filter((s) => s.url === "/cond-nc")[1]?.headers["cache-control"]).toBe("no-cache")
+    // the new 200 was stored although the client got a 304
+    const c = await plainGet(`${proxy.url}/cond-nc`)
+    expect(c.body).toBe("v2")
+    expect(c.headers["cache-status"]).toMatch(/hit/)
+    // a non-matching client validator gets the full response
+    const d = await get("/cond-nc", { "if-none-match": '"other"' })
+    expect(d.status).toBe(200)
+    expect(await d.text()).toBe("v3")
   })
 
   it("§4.4 a successful unsafe method invalidates the stored response for its target URI", async () => {

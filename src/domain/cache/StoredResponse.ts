@@ -117,7 +117,7 @@ const opaque = (etag: string): string => (etag.startsWith("W/") ? etag.slice(2) 
  * RFC 9110 §13.1.2/§13.1.3 evaluated against a stored response for a client's own conditional GET/HEAD:
  * If-None-Match (weak comparison) takes precedence over If-Modified-Since. True → answer 304.
  */
-export const notModified = (stored: StoredResponse, ifNoneMatch: string | undefined, ifModifiedSince: string | undefined): boolean => {
+export const notModified = (stored: Pick<StoredResponse, "etag" | "lastModified">, ifNoneMatch: string | undefined, ifModifiedSince: string | undefined): boolean => {
   if (ifNoneMatch !== undefined) {
     if (stored.etag === undefined) return false
     const mine = opaque(stored.etag)

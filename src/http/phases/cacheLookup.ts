@@ -39,7 +39,8 @@ const ANSWERED: CachePlan = { ...PASS, answered: true }
 
 /** RFC 9110 §9.2.1 safe methods besides GET/HEAD: forwarded, never stored, never invalidating. */
 const SAFE = new Set(["OPTIONS", "TRACE", "PROPFIND", "QUERY"])
-const CONDITIONAL = new Set(["if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "if-range"])
+/** The client's validators replaced by the stored ones on a revalidation (If-Match & co. are the origin's to judge). */
+const CONDITIONAL = new Set(["if-none-match", "if-modified-since"])
 
 const one = (v: string | Array<string> | undefined): string | undefined => (Array.isArray(v) ? v.join(", ") : v)
 
@@ -115,10 +116,12 @@ export const makeCacheLookup = (deps: CacheLookupDeps) => {
     /** Forward (miss or revalidation) with a storing sink; `flight` is released in `complete`. */
     const forward = (fwd: Forward, stale: StoredResponse | undefined, flight: Flight | undefined, collapsed: boolean | undefined, background?: { status: number; bytes: number }): CachePlan => {
       const requestTime = now()
+      const revalidating = stale !== undefined && (stale.etag !== undefined || stale.lastModified !== undefined)
       const fill: FillContext = {
         key, method, reqHeaders: req.headers, request, maxObjectSize: settings.max_object_size, defaultTtlMs: settings.default_ttl,
         via, signature, stale, staleIfError: stale !== undefined && staleOnErrorAllowed(stale, request, requestTime), fwd, collapsed,
-        background: background !== undefined, requestTime, now
+        background: background !== undefined, requestTime, now,
+        clientConditional: revalidating && (req.headers["if-none-match"] !== undefined || req.headers["if-modified-since"] !== undefined)
       }
       const st = newFillState()
       const leader = flight?._tag === "Leader" ? flight : undefined
@@ -127,7 +130,7 @@ export const makeCacheLookup = (deps: CacheLookupDeps) => {
         res.once("close", () => { setTimeout(() => leader.done(false, false), 1000).unref() })
       }
       let rawHeaders: Array<string> | undefined
-      if (stale !== undefined && (stale.etag !== undefined || stale.lastModified !== undefined)) {
+      if (revalidating) {
         rawHeaders = []
         const raw = req.rawHeaders
         for (let i = 0; i < raw.length; i += 2) if (!CONDITIONAL.has(raw[i]!.toLowerCase())) rawHeaders.push(raw[i]!, raw[i + 1]!)
@@ -151,7 +154,7 @@ export const makeCacheLookup = (deps: CacheLookupDeps) => {
               Effect.map(commit, (stored): ForwardResult => {
                 leader?.done(stored, !stored && st.notStored !== undefined)
                 if (st.replayed !== undefined && st.merged === undefined && !st.mismatch) cache.count.stale()
-                return background ?? (st.replayed === undefined ? result : st.replayed)
+                return background ?? (st.replayed ?? (st.notModified ? { status: 304, bytes: 0 } : result))
               })
             ),
             Effect.onExit(() => Effect.sync(() => leader?.done(false, false)))

@@ -65,6 +65,11 @@ export interface FillContext {
   readonly signature: (vary: ReadonlyArray<string>) => string
   /** The stored response being revalidated (conditional request sent), if any. */
   readonly stale: StoredResponse | undefined
+  /**
+   * The client's own If-None-Match / If-Modified-Since were replaced by the stored validators: a 200
+   * that satisfies them is answered 304 by the cache (RFC 9111 §4.3.2), the body is still stored.
+   */
+  readonly clientConditional: boolean
   /** A 500/502/503/504 may be replaced by `stale` (RFC 5861 §4). */
   readonly staleIfError: boolean
   readonly fwd: Forward
@@ -83,6 +88,8 @@ export interface FillState {
   merged: StoredResponse | undefined
   /** A 304 that matched no stored response: drop the stored one. */
   mismatch: boolean
+  /** The client was answered 304 for its own conditional (clientConditional); the body only fills the cache. */
+  notModified: boolean
   /** The response could be stored and all of it fit in max_object_size so far. */
   storing: boolean
   /** Why it is not stored (Cache-Status detail), once decided. */
@@ -96,7 +103,7 @@ export interface FillState {
 }
 
 export const newFillState = (): FillState => ({
-  replayed: undefined, merged: undefined, mismatch: false, storing: false, notStored: undefined, complete: false,
+  replayed: undefined, merged: undefined, mismatch: false, notModified: false, storing: false, notStored: undefined, complete: false,
   status: 0, headers: [], vary: [], chunks: [], bytes: 0
 })
 
@@ -156,6 +163,16 @@ export const fillingSink = (inner: ResponseSink, res: ServerResponse, c: FillCon
       ...(c.collapsed === undefined ? {} : { collapsed: c.collapsed }),
       ...(reason === undefined ? {} : { detail: reason })
     })
+    if (c.clientConditional && status === 200 &&
+      notModified({ etag: one(headers["etag"]), lastModified: one(headers["last-modified"]) }, one(c.reqHeaders["if-none-match"]), one(c.reqHeaders["if-modified-since"]))) {
+      // RFC 9111 §4.3.2: the client's condition (which the origin never saw) holds for the new response
+      st.notModified = true
+      delete out["content-length"]
+      delete out["transfer-encoding"]
+      inner.head(304, "Not Modified", out)
+      inner.end({})
+      return
+    }
     inner.head(status, statusText, out)
   },
   data: (chunk) => {
@@ -170,14 +187,14 @@ export const fillingSink = (inner: ResponseSink, res: ServerResponse, c: FillCon
         st.bytes += chunk.length
       }
     }
-    return c.background ? true : inner.data(chunk)
+    return c.background || st.notModified ? true : inner.data(chunk)
   },
   onDrain: (resume) => inner.onDrain(resume),
   end: (trailers) => {
     st.complete = true
-    if (st.replayed === undefined && !c.background) inner.end(trailers)
+    if (st.replayed === undefined && !c.background && !st.notModified) inner.end(trailers)
   },
-  started: () => c.background || st.replayed !== undefined || inner.started()
+  started: () => c.background || st.replayed !== undefined || st.notModified || inner.started()
 })
 
 /** The entry to store once the exchange ended normally, if the response was storable and fit. */
