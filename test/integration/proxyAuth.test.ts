@@ -1,0 +1,85 @@
+/**
+ * Proxy authentication through the real proxy (RFC 9110 §11.7.1 / §15.5.8, Basic per RFC 7617; issue 4,
+ * threat: an open proxy used by anyone, and credentials leaking to origins). Users are stored as bcrypt
+ * hashes made at test time.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import bcrypt from "bcryptjs"
+import type { Socket } from "node:net"
+import { type Origin, startOrigin, startRawOrigin } from "../fixtures/origins.ts"
+import { type RunningProxy, startProxy } from "../fixtures/proxy.ts"
+import { rawRequest, statusOf } from "../fixtures/raw.ts"
+import { basic, send } from "../fixtures/client.ts"
+
+describe("proxy auth (Basic), forward proxy and CONNECT", () => {
+  let origin: Origin
+  let proxy: RunningProxy
+  let tunnelTarget: { port: number; close: () => Promise<void> }
+  const reached: Array<Socket> = []
+  beforeAll(async () => {
+    origin = await startOrigin()
+    tunnelTarget = await startRawOrigin((s) => { reached.push(s); s.end("hello from the tunnel target") })
+    proxy = await startProxy({
+      routing: { default_backend: origin.url },
+      server: { connect: { allowed_ports: [tunnelTarget.port] } },
+      security: {
+        filters_file: "",
+        proxy_auth: { users: { alice: bcrypt.hashSync("wonderland", 4) }, realm: "test-realm" }
+      }
+    })
+  })
+  afterAll(async () => {
+    await proxy.stop()
+    await origin.close()
+    await tunnelTarget.close()
+  })
+
+  const forward = (headers: Record<string, string> = {}) => send(proxy.port, `${origin.url}/fwd`, { headers })
+
+  it("RFC 9110 §15.5.8: no Proxy-Authorization → 407 with Proxy-Authenticate: Basic realm", async () => {
+    const before = origin.seen.length
+    const r = await forward()
+    expect(r.status).toBe(407)
+    expect(r.headers["proxy-authenticate"]).toMatch(/^Basic realm="test-realm"/)
+    expect(r.json["error"]).toBe("proxy_auth_required")
+    expect(origin.seen.length).toBe(before)
+  })
+
+  it("RFC 7617: wrong password, unknown user, or a non-Basic scheme → 407", async () => {
+    for (const value of [basic("alice", "nope"), basic("mallory", "wonderland"), "Bearer abc", "Basic !!!"]) {
+      const r = await forward({ "proxy-authorization": value })
+      expect(r.status, value).toBe(407)
+      expect(r.headers["proxy-authenticate"]).toMatch(/^Basic /)
+    }
+  })
+
+  it("right credentials → forwarded; RFC 9110 §11.7.2: Proxy-Authorization is consumed, never sent upstream", async () => {
+    const r = await forward({ "proxy-authorization": basic("alice", "wonderland") })
+    expect(r.status).toBe(200)
+    const seen = origin.seen.at(-1)!
+    expect(seen.url).toBe("/fwd")
+    expect(seen.headers["proxy-authorization"]).toBeUndefined()
+    expect(seen.rawHeaders.map((h) => h.toLowerCase())).not.toContain("proxy-authorization")
+    // a second request with the same credentials (remembered verification) passes too
+    expect((await forward({ "proxy-authorization": basic("alice", "wonderland") })).status).toBe(200)
+  })
+
+  it("RFC 9110 §9.3.6: CONNECT without credentials → 407 and nothing dialled; with them → tunnel", async () => {
+    const reachedBefore = reached.length
+    const refused = await rawRequest(proxy.port, `CONNECT 127.0.0.1:${tunnelTarget.port} HTTP/1.1\r\nHost: 127.0.0.1:${tunnelTarget.port}\r\n\r\n`)
+    expect(statusOf(refused.text)).toBe(407)
+    expect(refused.text.toLowerCase()).toContain('proxy-authenticate: basic realm="test-realm"')
+    expect(reached.length).toBe(reachedBefore)
+    const ok = await rawRequest(
+      proxy.port,
+      `CONNECT 127.0.0.1:${tunnelTarget.port} HTTP/1.1\r\nHost: 127.0.0.1:${tunnelTarget.port}\r\nProxy-Authorization: ${basic("alice", "wonderland")}\r\n\r\n`
+    )
+    expect(statusOf(ok.text)).toBe(200)
+    expect(ok.text).toContain("hello from the tunnel target")
+  })
+
+  it("reverse-proxy (origin-form) requests and health endpoints are not proxy requests: no 407", async () => {
+    expect((await send(proxy.port, "/rev")).status).toBe(200)
+    expect((await send(proxy.port, "/health/liveness")).status).toBe(200)
+  })
+})
