@@ -1,0 +1,66 @@
+/**
+ * /admin/* access control through the real proxy (issue 4; threat: unauthenticated use of the control
+ * plane). With `security.admin_token`: `Authorization: Bearer <token>` (RFC 6750 §2.1) else 401;
+ * without one: loopback clients only. A non-loopback client is this machine's own non-internal
+ * address connecting to a listener on 0.0.0.0.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { networkInterfaces } from "node:os"
+import { type RunningProxy, startProxy } from "../fixtures/proxy.ts"
+import { send } from "../fixtures/client.ts"
+
+const externalV4 = Object.values(networkInterfaces()).flat().find((a) => a !== undefined && !a.internal && a.family === "IPv4")?.address
+
+describe("admin endpoints with security.admin_token", () => {
+  let proxy: RunningProxy
+  beforeAll(async () => {
+    proxy = await startProxy({ server: { host: "0.0.0.0" }, routing: { default_backend: "" }, security: { filters_file: "", admin_token: "s3cret-admin" } })
+  })
+  afterAll(async () => { await proxy.stop() })
+
+  it("RFC 6750 §3: no Authorization → 401 with WWW-Authenticate: Bearer", async () => {
+    const r = await send(proxy.port, "/admin/status")
+    expect(r.status).toBe(401)
+    expect(r.headers["www-authenticate"]).toMatch(/^Bearer realm=/)
+    expect(r.json["error"]).toBe("unauthorized")
+  })
+
+  it("RFC 6750 §3.1: a wrong token, or the token in another scheme → 401", async () => {
+    for (const value of ["Bearer wrong", "Bearer s3cret-admin2", "Basic czNjcmV0LWFkbWlu", "s3cret-admin"]) {
+      expect((await send(proxy.port, "/admin/status", { headers: { authorization: value } })).status, value).toBe(401)
+    }
+  })
+
+  it("the right Bearer token → 200 with the status document", async () => {
+    const r = await send(proxy.port, "/admin/status", { headers: { authorization: "Bearer s3cret-admin" } })
+    expect(r.status).toBe(200)
+    expect(r.json["status"]).toBe("running")
+  })
+
+  it.skipIf(externalV4 === undefined)("with a token, a non-loopback client with the right token is admitted (and refused without)", async () => {
+    const opts = { connectTo: externalV4!, localAddress: externalV4! }
+    expect((await send(proxy.port, "/admin/status", opts)).status).toBe(401)
+    expect((await send(proxy.port, "/admin/status", { ...opts, headers: { authorization: "Bearer s3cret-admin" } })).status).toBe(200)
+  })
+})
+
+describe("admin endpoints without an admin token: loopback only", () => {
+  let proxy: RunningProxy
+  beforeAll(async () => {
+    proxy = await startProxy({ server: { host: "0.0.0.0" }, routing: { default_backend: "" }, security: { filters_file: "" } })
+  })
+  afterAll(async () => { await proxy.stop() })
+
+  it("any 127.0.0.0/8 client is served", async () => {
+    expect((await send(proxy.port, "/admin/status")).status).toBe(200)
+    expect((await send(proxy.port, "/admin/status", { localAddress: "127.0.0.7" })).status).toBe(200)
+  })
+
+  it.skipIf(externalV4 === undefined)("threat: remote use of the control plane — a non-loopback client gets 403", async () => {
+    const r = await send(proxy.port, "/admin/status", { connectTo: externalV4!, localAddress: externalV4! })
+    expect(r.status).toBe(403)
+    expect(r.json["detail"]).toContain("security.admin_token")
+    // health endpoints stay open to everyone
+    expect((await send(proxy.port, "/health/liveness", { connectTo: externalV4!, localAddress: externalV4! })).status).toBe(200)
+  })
+})
