@@ -111,6 +111,7 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
         // phase: validate
         const head = yield* validate(req, server)
         const t = head.target
+        ctx.kind = t.form === "absolute" ? "forward" : "reverse"
         // phase: control (endpoints answered by the proxy itself, never routed)
         if (t.form === "origin" || (t.form === "absolute" && isSelf(t.hostname, t.port))) {
           if (isCliPath(t.path)) return yield* cliExecute(req, res, ctx, expectContinue)
@@ -197,14 +198,14 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
               if (e._tag === "ClientAborted") {
                 res.destroy()
                 ctx.status = 499
-              } else ctx.status = writeProblem(res, problemFor(e), ctx.id)
+              } else writeProblem(res, problemFor(e), ctx)
             } else if (Cause.hasInterruptsOnly(exit.cause)) {
               ctx.outcome = "client_abort"
               ctx.status = ctx.status || 499
             } else {
               ctx.outcome = "defect"
               yield* Effect.logError("request defect", Cause.pretty(exit.cause))
-              ctx.status = writeProblem(res, { status: 500, error: "internal", detail: "internal error" }, ctx.id)
+              writeProblem(res, { status: 500, error: "internal", detail: "internal error" }, ctx)
             }
           }
           const end = yield* Clock.currentTimeNanos

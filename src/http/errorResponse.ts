@@ -92,21 +92,26 @@ const STATUS_TEXT: Record<number, string> = {
   504: "Gateway Timeout", 407: "Proxy Authentication Required", 429: "Too Many Requests"
 }
 
-/** Answer on a ServerResponse if nothing was sent yet; otherwise cut the connection (RFC 9112 §9.6). */
-export const writeProblem = (res: ServerResponse, p: Problem, requestId: string): number => {
+/**
+ * Answer on a ServerResponse if nothing was sent yet; otherwise cut the connection (RFC 9112 §9.6).
+ * Records the status and the bytes written in the request's context, for the access log.
+ */
+export const writeProblem = (res: ServerResponse, p: Problem, ctx: { readonly id: string; status: number; bytesOut: number }): void => {
   if (res.headersSent || res.destroyed) {
     res.destroy()
-    return res.statusCode
+    ctx.status = res.statusCode
+    return
   }
   const body = problemJson(p)
   const headers: Record<string, string | number> = {
     "content-type": "application/json",
     "content-length": Buffer.byteLength(body),
-    "x-request-id": requestId,
+    "x-request-id": ctx.id,
     ...p.headers
   }
   if (p.close === true) headers["connection"] = "close"
   res.writeHead(p.status, headers)
   res.end(body)
-  return p.status
+  ctx.status = p.status
+  ctx.bytesOut = headers["content-length"] as number
 }

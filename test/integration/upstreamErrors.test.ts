@@ -47,6 +47,9 @@ describe("upstream failures map to 502/504 and never hurt other clients", () => 
     expect(statusOf(r.text)).toBe(502)
     expect(json(r.text)).toMatchObject({ error: "bad_gateway" })
     expect(json(r.text).detail).toContain("connect")
+    const entry = proxy.entries().find((e) => e.outcome === "upstream_connect")
+    expect(entry).toMatchObject({ status: 502, kind: "reverse" })
+    expect(entry?.bytes_out).toBe(Buffer.byteLength(r.text.slice(r.text.indexOf("\r\n\r\n") + 4)))
   })
   it("connection reset before a response → 502 (reset)", async () => {
     const r = await get("reset")
