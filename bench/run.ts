@@ -30,6 +30,8 @@ const configYaml = (options: Options, port: number, originPort: number, sinkPort
     `server: {host: ${HOST}, port: ${port}, connect: {allowed_ports: [${allowed.join(", ")}]}}`,
     `routing: {default_backend: "http://${HOST}:${originPort}", rules: []}`,
     "logging: {level: info, format: json}",
+    // the bench's origin and sink are on loopback, which the SSRF guard refuses unless allowed
+    `security: {allow_private_destinations: ["${HOST}/32"]}`,
     "",
   ].join("\n");
 };
