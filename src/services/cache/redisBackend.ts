@@ -43,7 +43,8 @@ export const makeRedisBackend = (o: RedisBackendOptions) =>
         o.onState("redis connecting")
         return c
       }),
-      (c) => Effect.promise(() => c.destroy() as unknown as Promise<void>).pipe(Effect.ignore)
+      // destroy() is synchronous (node-redis 5+): it closes the socket and stops reconnecting
+      (c) => Effect.try(() => c.destroy()).pipe(Effect.ignore)
     )
     const ready = Effect.callback<void>((resume) => {
       client.connect().then(() => resume(Effect.void), () => resume(Effect.void))
