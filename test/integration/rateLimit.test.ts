@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { type Origin, startOrigin } from "../fixtures/origins.ts"
 import { type RunningProxy, startProxy } from "../fixtures/proxy.ts"
 import { type Reply, pause, send } from "../fixtures/client.ts"
+import { runProgram, startProgram, writeTempConfig } from "../fixtures/program.ts"
 
 const burstFrom = async (port: number, n: number, localAddress: string, headers: Record<string, string> = {}) => {
   const replies: Array<Reply> = []
@@ -114,5 +115,28 @@ describe("rate limiting disabled", () => {
       await proxy.stop()
       await origin.close()
     }
+  })
+})
+
+describe("rate limiting from environment variables (the real program)", () => {
+  it("RATE_LIMIT_RPS / RATE_LIMIT_BURST override the file; a bad RATE_LIMIT_RPS is named at start-up", async () => {
+    const origin = await startOrigin()
+    const file = writeTempConfig(
+      `server: {port: 0}\nrouting: {default_backend: "${origin.url}"}\nmetrics: {enabled: false}\n` +
+        `security: {filters_file: "", rate_limiting: {enabled: false, requests_per_second: 100, burst: 100, exempt: []}}\n`
+    )
+    const prog = await startProgram(["--config", file], { RATE_LIMIT_ENABLED: "true", RATE_LIMIT_RPS: "0.01", RATE_LIMIT_BURST: "2" })
+    try {
+      const replies = await burstFrom(prog.port, 3, "127.0.0.2")
+      expect(replies.map((r) => r.status)).toEqual([200, 200, 429])
+      expect(replies[0]!.headers["ratelimit-policy"]).toBe("0.01;w=1;burst=2")
+    } finally {
+      prog.child.kill("SIGKILL")
+      await origin.close()
+    }
+    const bad = await runProgram(["--config", file, "--check-config"], { RATE_LIMIT_RPS: "fast" })
+    expect(bad.code).toBe(1)
+    expect(bad.stderr).toContain("security.rate_limiting.requests_per_second")
+    expect(bad.stderr).toContain("env RATE_LIMIT_RPS")
   })
 })

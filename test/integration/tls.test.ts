@@ -16,7 +16,7 @@ import { type CertFiles, makeCa, makeSelfSigned, startHttpsOrigin, type TestCa }
 interface Handshake {
   readonly ok: boolean
   readonly protocol?: string | null
-  readonly cn?: string
+  readonly cn?: string | undefined
   readonly error?: string
 }
 

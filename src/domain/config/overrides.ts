@@ -32,6 +32,8 @@ const setPath = (target: Obj, path: ReadonlyArray<string>, value: unknown): Obj 
 }
 
 const numeric = (s: string): string | number => (/^\d+$/.test(s) ? Number(s) : s)
+/** "0.5" → 0.5; anything else stays a string so the schema names the bad value. */
+const decimal = (s: string): string | number => (s.trim() !== "" && !Number.isNaN(Number(s)) ? Number(s) : s)
 const bool = (s: string): string | boolean =>
   /^(1|true|yes|on)$/i.test(s) ? true : /^(0|false|no|off)$/i.test(s) ? false : s
 
@@ -56,7 +58,13 @@ export const ENV_OVERRIDES: ReadonlyArray<readonly [string, ReadonlyArray<string
   ["METRICS_PORT", ["metrics", "port"], numeric],
   ["TRACING_ENABLED", ["tracing", "enabled"], bool],
   ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", ["tracing", "otlp_endpoint"], (s) => s],
-  ["TRACING_SAMPLE_RATIO", ["tracing", "sample_ratio"], (s) => (s.trim() !== "" && !Number.isNaN(Number(s)) ? Number(s) : s)]
+  ["TRACING_SAMPLE_RATIO", ["tracing", "sample_ratio"], decimal],
+  ["RATE_LIMIT_ENABLED", ["security", "rate_limiting", "enabled"], bool],
+  ["RATE_LIMIT_RPS", ["security", "rate_limiting", "requests_per_second"], decimal],
+  ["RATE_LIMIT_BURST", ["security", "rate_limiting", "burst"], numeric],
+  ["RATE_LIMIT_BACKEND", ["security", "rate_limiting", "backend"], (s) => s.toLowerCase()],
+  ["RATE_LIMIT_REDIS_URL", ["security", "rate_limiting", "redis_url"], (s) => s],
+  ["ADMIN_TOKEN", ["security", "admin_token"], (s) => s]
 ]
 
 export const applyEnv = (input: unknown, env: Readonly<Record<string, string | undefined>>): unknown => {
