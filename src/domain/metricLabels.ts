@@ -6,6 +6,36 @@
 const METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"])
 const CLASSES = ["none", "1xx", "2xx", "3xx", "4xx", "5xx"] as const
 
+/** A refusal worth counting by rule: 403 by a filter/policy rule, 429/503 by rate limiting. */
+export const refusalOf = (error: { readonly _tag: string; readonly rule?: string }): { readonly kind: "blocked" | "rate_limited"; readonly rule: string } | undefined => {
+  switch (error._tag) {
+    case "Blocked":
+    case "Forbidden":
+      return { kind: "blocked", rule: ruleKey(error.rule ?? "") }
+    case "RateLimited":
+      return { kind: "rate_limited", rule: "security.rate_limiting" }
+    case "RateLimiterUnavailable":
+      return { kind: "rate_limited", rule: "security.rate_limiting.on_backend_error" }
+    default:
+      return undefined
+  }
+}
+
+/**
+ * The config key part of a rule ("security.filtering.domains.blocked: *.evil.example" → the key and
+ * the configured pattern are both from config, so both stay; anything after 100 characters is cut).
+ */
+const ruleKey = (rule: string): string => (rule === "" ? "unknown" : rule.length > 100 ? rule.slice(0, 100) : rule)
+
+/** How a CLI process ended, as a bounded label: killed reason, signal, or exit status zero / non-zero. */
+export const cliOutcome = (cli: { readonly exit_code: number | null; readonly signal: string | null; readonly killed: string | null }): string =>
+  cli.killed !== null ? (CLI_KILLED.has(cli.killed) ? cli.killed : "killed")
+    : cli.signal !== null ? "signal"
+    : cli.exit_code === 0 ? "exit_zero"
+    : cli.exit_code === null ? "unknown"
+    : "exit_nonzero"
+const CLI_KILLED: ReadonlySet<string> = new Set(["timeout", "max_output_bytes", "interrupted"])
+
 export const methodLabel = (method: string): string => (METHODS.has(method) ? method : "OTHER")
 
 export const statusClassLabel = (status: number): string =>

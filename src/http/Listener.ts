@@ -95,7 +95,8 @@ export const makeListener = Effect.gen(function*() {
     filter,
     proxyAuth: yield* ProxyAuth,
     rateLimiter: yield* RateLimiter,
-    destinations
+    destinations,
+    metrics
   }
   // IP ACL at accept: the verdict is kept for the connection; a denied client's first request
   // (or CONNECT) is answered 403 with `connection: close` (pipeline phase "acl").

@@ -38,6 +38,7 @@ import { ProxyAuth } from "../services/ProxyAuth.ts"
 import { RateLimiter } from "../services/RateLimiter.ts"
 import { Cache } from "../services/Cache.ts"
 import { normalizedAcceptEncoding } from "../domain/contentEncoding.ts"
+import { cliOutcome } from "../domain/metricLabels.ts"
 import { makeCacheAdmin } from "./cacheAdmin.ts"
 import { makeCacheLookup } from "./phases/cacheLookup.ts"
 import { forwardUpstream } from "./phases/upstream.ts"
@@ -85,8 +86,11 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
       const adminAuth = makeAdminAuth(config.security.admin_token)
       const securityHeaders = makeSecurityHeaders(config.security.headers)
       const bootMs = yield* Clock.currentTimeMillis
-      const cliExecute = makeCliExecute(yield* CliRunner)
+      const cliRunner = yield* CliRunner
+      const cliExecute = makeCliExecute(cliRunner)
+      metrics.observeCliRunning(() => Effect.runSync(cliRunner.stats).running)
       const cache = yield* Cache
+      metrics.observeCache(() => Effect.runPromise(cache.stats))
       const clock = yield* Clock.Clock
       const cacheAdmin = makeCacheAdmin(cache)
       const cacheLookup = makeCacheLookup({
@@ -195,6 +199,7 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
             if (error._tag === "Some") {
               const e = error.value
               ctx.outcome = e._tag === "UpstreamError" ? `upstream_${e.reason}` : e._tag
+              metrics.refused(e)
               if (e._tag === "ClientAborted") {
                 res.destroy()
                 ctx.status = 499
@@ -210,6 +215,7 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
           }
           const end = yield* Clock.currentTimeNanos
           metrics.request(ctx, end - ctx.startNs)
+          if (ctx.cli !== undefined && ctx.cli.pid > 0) metrics.cliFinished(cliOutcome(ctx.cli))
           yield* accessLog.write({
             request_id: ctx.id,
             client_ip: ctx.clientIp,

@@ -21,6 +21,7 @@ import type { DestinationGuard } from "../services/DestinationGuard.ts"
 import type { ProxyAuth } from "../services/ProxyAuth.ts"
 import type { RateLimiter } from "../services/RateLimiter.ts"
 import { problemBytes, problemFor } from "./errorResponse.ts"
+import type { MetricsHooks } from "../services/Metrics.ts"
 import { bridgeSockets } from "./socketBridge.ts"
 
 export interface TunnelDeps {
@@ -108,6 +109,7 @@ export const connectTunnel = (deps: TunnelDeps, req: IncomingMessage, client: Du
           if (found._tag === "Some") {
             const e = found.value
             ctx.outcome = e._tag === "UpstreamError" ? `upstream_${e.reason}` : e._tag
+            deps.metrics.refused(e)
             if (!established) {
               const p = problemFor(e)
               ctx.status = p.status
@@ -118,6 +120,9 @@ export const connectTunnel = (deps: TunnelDeps, req: IncomingMessage, client: Du
         }
         if (idled) ctx.outcome = "idle_timeout"
         const end = yield* Clock.currentTimeNanos
+        ctx.bytesIn ||= (client as Socket).bytesRead ?? 0
+        ctx.bytesOut ||= (client as Socket).bytesWritten ?? 0
+        deps.metrics.request(ctx, end - start)
         yield* deps.accessLog.write({
           request_id: ctx.id,
           client_ip: ctx.clientIp,

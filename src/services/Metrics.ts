@@ -8,9 +8,10 @@
  * pre-aggregated data). A synchronous `counter.add(1, attrs)` costs ~1-2 µs per call in the SDK
  * (attribute hashing); a cell update costs a Map lookup.
  *
- * Hooks other services call (plain functions: they run in native callbacks too):
- *   blocked(rule), rateLimited(rule), cache(event, bytes?), cacheSize(bytes, entries),
- *   cliStarted(), cliFinished(outcome), compressed(coding, in, out), connections(±1), tunnels(±1).
+ * Hooks other parts call (plain functions: they run in native callbacks too):
+ *   request(ctx, ns) and refused(error) at the access-log points (pipeline, CONNECT tunnel),
+ *   cliFinished(outcome), compressed(coding, in, out), connections(±1), tunnels(±1);
+ *   observePools / observeCache / observeCliRunning register readers called at scrape time.
  */
 import { type Attributes, ValueType } from "@opentelemetry/api"
 import { PrometheusExporter } from "@opentelemetry/exporter-prometheus"
@@ -25,13 +26,14 @@ import {
 } from "@opentelemetry/sdk-metrics"
 import { Context, Effect, Layer } from "effect"
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
-import { ConfigError } from "../domain/errors.ts"
+import { ConfigError, type RequestError } from "../domain/errors.ts"
 import {
   DURATION_BUCKETS,
   FixedHistogram,
   LabelledCounter,
   methodLabel,
   RATIO_BUCKETS,
+  refusalOf,
   statusClassLabel
 } from "../domain/metricLabels.ts"
 import type { RequestContext } from "../domain/RequestContext.ts"
@@ -39,7 +41,17 @@ import { parseBackend } from "../domain/routeTable.ts"
 import { Config } from "./Config.ts"
 import type { PoolStats } from "./Upstream.ts"
 
-export type CacheEvent = "hit" | "miss" | "stale" | "eviction" | "store" | "bypass" | "revalidated"
+/** What the cache reports at scrape time (Cache.stats): per-instance counters, store-wide size. */
+export interface CacheFigures {
+  readonly entries: number
+  readonly bytes: number
+  readonly hits: number
+  readonly misses: number
+  readonly evictions: number
+  readonly stale_serves: number
+  readonly coalesced_requests: number
+  readonly stores: number
+}
 
 export interface MetricsHooks {
   readonly enabled: boolean
@@ -48,11 +60,9 @@ export interface MetricsHooks {
   readonly connections: (delta: 1 | -1) => void
   readonly tunnels: (delta: 1 | -1) => void
   readonly compressed: (coding: string, bytesIn: number, bytesOut: number) => void
-  readonly cache: (event: CacheEvent, bytes?: number) => void
-  readonly cacheSize: (bytes: number, entries: number) => void
-  readonly blocked: (rule: string) => void
-  readonly rateLimited: (rule: string) => void
-  readonly cliStarted: () => void
+  /** A request refused by a filter/policy rule (blocked) or by rate limiting, counted by rule. */
+  readonly refused: (error: RequestError) => void
+  /** A CLI process ended (outcome from metricLabels.cliOutcome). */
   readonly cliFinished: (outcome: string) => void
   /** Answers GET /metrics with the Prometheus text (undefined when metrics are off). */
   readonly serve: ((req: IncomingMessage, res: ServerResponse) => void) | undefined
@@ -60,6 +70,10 @@ export interface MetricsHooks {
   readonly port: number
   /** Registers the upstream pools' stats reader (read at scrape time). */
   readonly observePools: (read: () => ReadonlyMap<string, PoolStats>) => void
+  /** Registers the cache's stats reader (read at scrape time; Redis answers within its command timeout). */
+  readonly observeCache: (read: () => Promise<CacheFigures>) => void
+  /** Registers the CLI runner's count of running processes (read at scrape time). */
+  readonly observeCliRunning: (read: () => number) => void
 }
 
 interface RequestCell {
@@ -77,15 +91,13 @@ const disabled: MetricsHooks = {
   connections: noop,
   tunnels: noop,
   compressed: noop,
-  cache: noop,
-  cacheSize: noop,
-  blocked: noop,
-  rateLimited: noop,
-  cliStarted: noop,
+  refused: noop,
   cliFinished: noop,
   serve: undefined,
   port: 0,
-  observePools: noop
+  observePools: noop,
+  observeCache: noop,
+  observeCliRunning: noop
 }
 
 /** Upstream failures that say the backend itself is unreachable (passive health). */
@@ -148,6 +160,8 @@ const listen = (server: Server, port: number, host: string) =>
 const makeEnabled = Effect.gen(function*() {
   const config = yield* Config
   let pools: () => ReadonlyMap<string, PoolStats> = () => new Map()
+  let cacheStats: () => Promise<CacheFigures | undefined> = () => Promise.resolve(undefined)
+  let cliRunning: () => number = () => 0
   const { metrics: cfg } = config
   const startTime = hrNow()
 
@@ -156,16 +170,11 @@ const makeEnabled = Effect.gen(function*() {
   const upstreamCells = new Map<string, { attrs: Attributes; h: FixedHistogram }>()
   const backendUp = new Map<string, number>()
   const compression = new Map<string, { attrs: Attributes; responses: number; in: number; out: number; ratio: FixedHistogram }>()
-  const cacheEvents = new LabelledCounter(16)
-  const cacheBytes = new LabelledCounter(16)
   const blocked = new LabelledCounter(64)
   const rateLimited = new LabelledCounter(64)
   const cliFinished = new LabelledCounter(16)
   let activeConnections = 0
   let activeTunnels = 0
-  let cliRunning = 0
-  let cacheSizeBytes = 0
-  let cacheEntries = 0
   // Only configured backends get their own pool label; forward-proxy origins are summed as "forward".
   const configuredOrigins = new Set<string>()
   for (const r of config.routing.rules) configuredOrigins.add(parseBackend(r.forward.target).origin)
@@ -272,10 +281,29 @@ const makeEnabled = Effect.gen(function*() {
   })
   gauge("gatehouse_active_connections", "Client connections open", (o) => o(activeConnections))
   gauge("gatehouse_active_tunnels", "CONNECT tunnels open", (o) => o(activeTunnels))
-  counter("gatehouse_cache_events", "Cache lookups and changes by event (hit, miss, stale, eviction, ...)", family(cacheEvents, "event"))
-  counter("gatehouse_cache_event_bytes", "Body bytes served from or written to the cache, by event", family(cacheBytes, "event"))
-  gauge("gatehouse_cache_size_bytes", "Bytes held by the cache", (o) => o(cacheSizeBytes))
-  gauge("gatehouse_cache_entries", "Entries held by the cache", (o) => o(cacheEntries))
+  // Cache: one read of Cache.stats per scrape feeds every cache family (a batch callback)
+  const cacheFamilies = {
+    hits: meter.createObservableCounter("gatehouse_cache_hits", { description: "Requests answered from the cache (fresh or stale), this instance" }),
+    misses: meter.createObservableCounter("gatehouse_cache_misses", { description: "Cacheable requests that went upstream (miss or revalidation), this instance" }),
+    stale: meter.createObservableCounter("gatehouse_cache_stale_serves", { description: "Stale responses served (max-stale, stale-while-revalidate, stale-if-error), this instance" }),
+    coalesced: meter.createObservableCounter("gatehouse_cache_coalesced_requests", { description: "Requests that waited for another request's upstream response and reused it, this instance" }),
+    stores: meter.createObservableCounter("gatehouse_cache_stores", { description: "Responses written to the cache, this instance" }),
+    evictions: meter.createObservableCounter("gatehouse_cache_evictions", { description: "Entries evicted to stay within max_memory (Redis: the server's evicted_keys)" }),
+    bytes: meter.createObservableGauge("gatehouse_cache_size_bytes", { description: "Bytes held by the cache store (Redis: shared by every instance)" }),
+    entries: meter.createObservableGauge("gatehouse_cache_entries", { description: "Stored responses (variants) held by the cache store" })
+  }
+  meter.addBatchObservableCallback(async (o) => {
+    const s = await cacheStats().catch(() => undefined)
+    if (s === undefined) return
+    o.observe(cacheFamilies.hits, s.hits)
+    o.observe(cacheFamilies.misses, s.misses)
+    o.observe(cacheFamilies.stale, s.stale_serves)
+    o.observe(cacheFamilies.coalesced, s.coalesced_requests)
+    o.observe(cacheFamilies.stores, s.stores)
+    o.observe(cacheFamilies.evictions, s.evictions)
+    o.observe(cacheFamilies.bytes, s.bytes)
+    o.observe(cacheFamilies.entries, s.entries)
+  }, Object.values(cacheFamilies))
   counter("gatehouse_compressed_responses", "Responses compressed by the proxy, by algorithm", (o) => {
     for (const c of compression.values()) o(c.responses, c.attrs)
   })
@@ -285,9 +313,9 @@ const makeEnabled = Effect.gen(function*() {
   counter("gatehouse_compression_output_bytes", "Bytes after compression, by algorithm", (o) => {
     for (const c of compression.values()) o(c.out, c.attrs)
   })
-  counter("gatehouse_blocked_requests", "Requests refused by a filter rule", family(blocked, "rule"))
-  counter("gatehouse_rate_limited_requests", "Requests refused by rate limiting", family(rateLimited, "rule"))
-  gauge("gatehouse_cli_processes_running", "CLI processes running", (o) => o(cliRunning))
+  counter("gatehouse_blocked_requests", "Requests refused by a filter or policy rule (403), by the rule's config key", family(blocked, "rule"))
+  counter("gatehouse_rate_limited_requests", "Requests refused by rate limiting (429, or 503 when its backend is down and on_backend_error is deny)", family(rateLimited, "rule"))
+  gauge("gatehouse_cli_processes_running", "CLI processes running", (o) => o(cliRunning()))
   counter("gatehouse_cli_processes_finished", "CLI processes finished, by outcome", family(cliFinished, "outcome"))
   gauge("gatehouse_backend_up", "1 if the last exchange with a configured backend reached it, else 0", (o) => {
     for (const [backend, up] of backendUp) o(up, { backend })
@@ -331,24 +359,16 @@ const makeEnabled = Effect.gen(function*() {
     connections: (d) => { activeConnections += d },
     tunnels: (d) => { activeTunnels += d },
     compressed,
-    cache: (event, bytes) => {
-      cacheEvents.add(event, 1)
-      if (bytes !== undefined) cacheBytes.add(event, bytes)
+    refused: (error) => {
+      const r = refusalOf(error)
+      if (r !== undefined) (r.kind === "blocked" ? blocked : rateLimited).add(r.rule, 1)
     },
-    cacheSize: (bytes, entries) => {
-      cacheSizeBytes = bytes
-      cacheEntries = entries
-    },
-    blocked: (rule) => blocked.add(rule, 1),
-    rateLimited: (rule) => rateLimited.add(rule, 1),
-    cliStarted: () => { cliRunning++ },
-    cliFinished: (outcome) => {
-      cliRunning = Math.max(0, cliRunning - 1)
-      cliFinished.add(outcome, 1)
-    },
+    cliFinished: (outcome) => cliFinished.add(outcome, 1),
     serve,
     port,
-    observePools: (read) => { pools = read }
+    observePools: (read) => { pools = read },
+    observeCache: (read) => { cacheStats = read },
+    observeCliRunning: (read) => { cliRunning = read }
   } satisfies MetricsHooks
 })
 

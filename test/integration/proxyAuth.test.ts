@@ -83,3 +83,34 @@ describe("proxy auth (Basic), forward proxy and CONNECT", () => {
     expect((await send(proxy.port, "/health/liveness")).status).toBe(200)
   })
 })
+
+describe("proxy auth behind the rate limit", () => {
+  it("threat: credential brute force / bcrypt CPU exhaustion — failed attempts count against the client's rate limit (429)", async () => {
+    const origin = await startOrigin()
+    const proxy = await startProxy({
+      routing: { default_backend: origin.url },
+      security: {
+        filters_file: "",
+        proxy_auth: { users: { alice: bcrypt.hashSync("wonderland", 4) } },
+        rate_limiting: { requests_per_second: 0.01, burst: 3, exempt: [] }
+      }
+    })
+    try {
+      const statuses: Array<number> = []
+      for (let i = 0; i < 5; i++) {
+        const r = await send(proxy.port, `${origin.url}/x`, { localAddress: "127.0.0.2", headers: { "proxy-authorization": basic("alice", `guess-${i}`) } })
+        statuses.push(r.status)
+      }
+      expect(statuses).toEqual([407, 407, 407, 429, 429])
+      // another client with the right credentials is served
+      const ok = await send(proxy.port, `${origin.url}/x`, { localAddress: "127.0.0.3", headers: { "proxy-authorization": basic("alice", "wonderland") } })
+      expect(ok.status).toBe(200)
+      // CONNECT attempts count too
+      const connect = await rawRequest(proxy.port, `CONNECT example.test:443 HTTP/1.1\r\nHost: example.test:443\r\nProxy-Authorization: ${basic("alice", "guess-x")}\r\n\r\n`, 1000)
+      expect(statusOf(connect.text)).toBe(407) // from 127.0.0.1, its own budget
+    } finally {
+      await proxy.stop()
+      await origin.close()
+    }
+  })
+})
