@@ -34,6 +34,7 @@ export interface TunnelDeps {
   readonly proxyAuth: ProxyAuth["Service"]
   readonly rateLimiter: RateLimiter["Service"]
   readonly destinations: DestinationGuard["Service"]
+  readonly metrics: MetricsHooks
 }
 
 const ESTABLISHED = "HTTP/1.1 200 Connection Established\r\nvia: 1.1 gatehouse\r\n\r\n"
