@@ -150,10 +150,6 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
           ctx.status = answerAsFinalRecipient(req, res, VIA)
           return
         }
-        // phase: auth (issue 4: proxy auth → 407, forward-proxy requests only)
-        if (proxyAuth.enabled && t.form === "absolute" && !isSelf(t.hostname, t.port)) {
-          yield* proxyAuth.check(req.headers["proxy-authorization"])
-        }
         // phase: filter (issue 4: domain / IP / SSRF → 403)
         const guard = yield* tracing.phase("filter", filterPhase(filter, req, head, ctx, isSelf))
         // phase: rateLimit (issue 4: → 429; allowed responses carry RateLimit-Policy / RateLimit)
@@ -162,6 +158,11 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
         if (limit !== undefined) {
           res.setHeader("ratelimit-policy", limit.policy)
           res.setHeader("ratelimit", limit.state)
+        }
+        // phase: auth (issue 4: proxy auth → 407, forward-proxy requests only; after rateLimit so
+        // failed attempts spend the client's budget: no unbounded credential guessing or hashing)
+        if (proxyAuth.enabled && t.form === "absolute" && !isSelf(t.hostname, t.port)) {
+          yield* proxyAuth.check(req.headers["proxy-authorization"])
         }
         // phase: cacheLookup (a fresh hit answers here; miss/stale continue with a storing sink, phases/cacheLookup.ts)
         const cached = yield* cacheLookup(req, res, head, ctx)

@@ -74,8 +74,6 @@ export const connectTunnel = (deps: TunnelDeps, req: IncomingMessage, client: Du
 
     const open = Effect.gen(function*() {
       yield* deps.filter.connection(client, ctx.clientIp)
-      // proxy auth (407): Proxy-Authorization is consumed here, never sent anywhere
-      if (deps.proxyAuth.enabled) yield* deps.proxyAuth.check(req.headers["proxy-authorization"])
       const authority = parseAuthority(target)
       if (authority === undefined || authority.port === undefined) {
         return yield* new BadRequest({ reason: "CONNECT needs an authority-form target host:port (RFC 9110 §9.3.6)" })
@@ -87,6 +85,9 @@ export const connectTunnel = (deps: TunnelDeps, req: IncomingMessage, client: Du
       yield* deps.filter.request(filterRequest("connect", authority.hostname, authority.port, ctx.clientIp, "CONNECT"))
       const xff = req.headers["x-forwarded-for"]
       yield* deps.rateLimiter.admit(ctx.clientIp, Array.isArray(xff) ? xff.join(", ") : xff)
+      // proxy auth (407), after the rate limit so failed attempts spend the client's budget:
+      // Proxy-Authorization is consumed here, never sent anywhere
+      if (deps.proxyAuth.enabled) yield* deps.proxyAuth.check(req.headers["proxy-authorization"])
       // SSRF guard: resolve once, check, and dial the checked address (never the name again)
       const address = yield* deps.destinations.resolve(authority.hostname, authority.port)
       const upstream = yield* Effect.acquireRelease(
