@@ -336,7 +336,7 @@ const makeEnabled = Effect.gen(function*() {
   poolGauge("gatehouse_upstream_pool_connections", "Open upstream connections per pool", (s) => s.connected)
   poolGauge("gatehouse_upstream_pool_free_connections", "Idle upstream connections per pool", (s) => s.free)
   poolGauge("gatehouse_upstream_pool_running_requests", "Requests in flight on upstream connections per pool", (s) => s.running)
-  poolGauge("gatehouse_upstream_pool_queued_requests", "Requests waiting for an upstream connection per pool", (s) => s.queued + s.pending)
+  poolGauge("gatehouse_upstream_pool_queued_requests", "Requests waiting for an upstream connection per pool", (s) => s.pending) // undici: a Pool's pending includes its queue
 
   const serve = (req: IncomingMessage, res: ServerResponse) => exporter.getMetricsRequestHandler(req, res)
 

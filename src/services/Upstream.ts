@@ -100,9 +100,12 @@ export class Upstream extends Context.Service<Upstream, {
       const insecure = insecureRoutes.length === 0 ? undefined : yield* Effect.acquireRelease(
         Effect.sync(() => new Agent({
           keepAliveTimeout: pool.keepalive_timeout,
+          keepAliveMaxTimeout: Math.max(server.timeouts.idle, pool.keepalive_timeout),
           connect: { timeout: server.timeouts.connect, rejectUnauthorized: false },
           headersTimeout: server.timeouts.read,
-          bodyTimeout: server.timeouts.read
+          bodyTimeout: server.timeouts.read,
+          pipelining: pool.pipelining,
+          connections: pool.max_connections_per_origin === 0 ? null : pool.max_connections_per_origin
         })),
         (a) => Effect.promise(() => a.destroy().catch(() => undefined))
       )

@@ -1,0 +1,89 @@
+/**
+ * Upstream connection pooling (`upstream:`): keep-alive reuse, the per-origin connection cap with
+ * queueing, no pipelining by default, and the pool gauges on /metrics while requests wait.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import type { ServerResponse } from "node:http"
+import type { Socket } from "node:net"
+import { type Origin, startOrigin } from "../fixtures/origins.ts"
+import { type RunningProxy, startProxy } from "../fixtures/proxy.ts"
+
+const sample = (text: string, name: string, label: string): number | undefined => {
+  const line = text.split("\n").find((l) => l.startsWith(`${name}{`) && l.includes(label))
+  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(" ") + 1))
+}
+
+describe("upstream connection pool", () => {
+  let origin: Origin
+  let capped: RunningProxy
+  let single: RunningProxy
+  const sockets = new Set<Socket>()
+  let held: Array<ServerResponse> = []
+  let inFlight = 0
+  let maxInFlight = 0
+  beforeAll(async () => {
+    origin = await startOrigin((req, res) => {
+      sockets.add(req.socket)
+      inFlight++
+      maxInFlight = Math.max(maxInFlight, inFlight)
+      const finish = () => {
+        inFlight--
+        res.writeHead(200, { "content-length": 2 })
+        res.end("ok")
+      }
+      if (req.url?.startsWith("/hold")) held.push(Object.assign(res, { finish }) as ServerResponse)
+      else finish()
+    })
+    capped = await startProxy({ routing: { default_backend: origin.url }, upstream: { max_connections_per_origin: 2 } })
+    single = await startProxy({ routing: { default_backend: origin.url }, upstream: { max_connections_per_origin: 1 } })
+  })
+  afterAll(async () => {
+    await capped.stop()
+    await single.stop()
+    await origin.close()
+  })
+  const release = () => {
+    const now = held
+    held = []
+    for (const r of now) (r as unknown as { finish: () => void }).finish()
+  }
+
+  it("keep-alive: sequential requests reuse one upstream connection", async () => {
+    sockets.clear()
+    for (let i = 0; i < 5; i++) await (await fetch(`${single.url}/seq/${i}`)).text()
+    expect(sockets.size).toBe(1)
+  })
+
+  it("max_connections_per_origin caps concurrent upstream connections; the rest queue (pool gauges show it)", async () => {
+    sockets.clear()
+    maxInFlight = 0
+    const pending = Array.from({ length: 6 }, (_, i) => fetch(`${capped.url}/hold/${i}`).then((r) => r.text()))
+    await expect.poll(() => held.length).toBe(2)
+    const metrics = await (await fetch(`http://127.0.0.1:${capped.metricsPort}/metrics`)).text()
+    expect(sample(metrics, "gatehouse_upstream_pool_connections", `origin="${origin.url}"`)).toBe(2)
+    expect(sample(metrics, "gatehouse_upstream_pool_running_requests", `origin="${origin.url}"`)).toBe(2)
+    expect(sample(metrics, "gatehouse_upstream_pool_queued_requests", `origin="${origin.url}"`)).toBe(4)
+    // answer whatever reaches the origin until all six went through the two connections
+    while (held.length > 0 || origin.seen.filter((s) => s.url.startsWith("/hold/")).length < 6) {
+      release()
+      await new Promise((r) => setTimeout(r, 5))
+    }
+    expect(await Promise.all(pending)).toEqual(Array(6).fill("ok"))
+    expect(maxInFlight).toBe(2)
+    expect(sockets.size).toBe(2)
+  })
+
+  it("pipelining is off by default: a second request waits for the first response on the one connection", async () => {
+    maxInFlight = 0
+    const a = fetch(`${single.url}/hold/a`).then((r) => r.text())
+    const b = fetch(`${single.url}/hold/b`).then((r) => r.text())
+    await expect.poll(() => held.length).toBe(1)
+    // the origin has not been sent /hold/b while /hold/a is unanswered (it would be, pipelined)
+    expect(origin.seen.some((s) => s.url === "/hold/b")).toBe(false)
+    release()
+    await expect.poll(() => held.length).toBe(1)
+    release()
+    expect([await a, await b]).toEqual(["ok", "ok"])
+    expect(maxInFlight).toBe(1)
+  })
+})
