@@ -4,7 +4,8 @@
  * loopback source addresses (127.0.0.x), which Linux lets any socket bind.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { type Origin, startOrigin } from "../fixtures/origins.ts"
+import { type Origin, startOrigin, startRawOrigin } from "../fixtures/origins.ts"
+import { rawRequest, statusOf } from "../fixtures/raw.ts"
 import { type RunningProxy, startProxy } from "../fixtures/proxy.ts"
 import { type Reply, pause, send } from "../fixtures/client.ts"
 import { runProgram, startProgram, writeTempConfig } from "../fixtures/program.ts"
@@ -97,6 +98,31 @@ describe("rate limiting, memory backend (RFC 6585 §4, draft-ietf-httpapi-rateli
     const c1again = await send(proxy.port, "/r", { localAddress: "127.0.0.8", headers: { "x-forwarded-for": "1.2.3.4, 198.51.100.10" } })
     expect(c1again.status).toBe(429)
     expect(c1again.json["detail"]).toContain("198.51.100.10")
+  })
+})
+
+describe("rate limiting CONNECT tunnels", () => {
+  it("RFC 6585 §4: CONNECT requests spend the same budget; over it → 429 with Retry-After, nothing dialled", async () => {
+    const reached: Array<unknown> = []
+    const target = await startRawOrigin((s) => { reached.push(s); s.end() })
+    const proxy = await startProxy({
+      server: { connect: { allowed_ports: [target.port] } },
+      security: { filters_file: "", rate_limiting: { requests_per_second: 0.01, burst: 2, exempt: [] } }
+    })
+    try {
+      const connect = () => rawRequest(proxy.port, `CONNECT 127.0.0.1:${target.port} HTTP/1.1\r\nHost: 127.0.0.1:${target.port}\r\n\r\n`, 1000)
+      const first = await connect()
+      const second = await connect()
+      expect([statusOf(first.text), statusOf(second.text)]).toEqual([200, 200])
+      const third = await connect()
+      expect(statusOf(third.text)).toBe(429)
+      expect(third.text.toLowerCase()).toMatch(/retry-after: \d+/)
+      expect(third.text.toLowerCase()).toContain("ratelimit-policy: 0.01;w=1;burst=2")
+      expect(reached.length).toBe(2)
+    } finally {
+      await proxy.stop()
+      await target.close()
+    }
   })
 })
 
