@@ -115,7 +115,11 @@ export const makeListener = Effect.gen(function*() {
     requestId: pipeline.requestId,
     isSelf: pipeline.isSelf,
     clientIp: tunnelDeps.clientIp,
-    via: VIA
+    via: VIA,
+    filter,
+    proxyAuth: tunnelDeps.proxyAuth,
+    rateLimiter: tunnelDeps.rateLimiter,
+    destinations
   }
   server.on("upgrade", (req: IncomingMessage, sock: Duplex, head: Buffer) => {
     sock.on("error", () => {})

@@ -1,5 +1,6 @@
 /**
- * HTTP/1.1 Upgrade (RFC 9110 §7.8), e.g. WebSocket: the request is validated and routed like any
+ * HTTP/1.1 Upgrade (RFC 9110 §7.8), e.g. WebSocket: the request is validated, checked (IP ACL, domain
+ * filter, rate limit, proxy auth, SSRF guard: the same order as RequestPipeline) and routed like any
  * other, sent upstream with its Upgrade intact; on 101 the two sockets are joined as Effect Streams
  * (socketBridge.ts), otherwise the client gets 502. Everything else about Upgrade is hop-by-hop and
  * stripped on normal requests.
@@ -12,9 +13,15 @@ import { upstreamRequestHeaders } from "../domain/hopHeaders.ts"
 import { newRequestContext } from "../domain/RequestContext.ts"
 import type { AccessLog } from "../services/AccessLog.ts"
 import type { LoadedConfig } from "../services/Config.ts"
+import type { DestinationGuard } from "../services/DestinationGuard.ts"
+import type { Filter } from "../services/Filter.ts"
+import type { ProxyAuth } from "../services/ProxyAuth.ts"
+import type { RateLimiter } from "../services/RateLimiter.ts"
 import type { Router } from "../services/Router.ts"
 import type { Upstream } from "../services/Upstream.ts"
 import { problemBytes, problemFor } from "./errorResponse.ts"
+import { pinDestination } from "./phases/destination.ts"
+import { filterPhase } from "./phases/filter.ts"
 import { route, type SelfCheck } from "./phases/route.ts"
 import { validate } from "./phases/validate.ts"
 import { bridgeSockets } from "./socketBridge.ts"
@@ -28,6 +35,10 @@ export interface UpgradeDeps {
   readonly isSelf: SelfCheck
   readonly clientIp: (sock: Duplex) => string
   readonly via: string
+  readonly filter: Filter["Service"]
+  readonly proxyAuth: ProxyAuth["Service"]
+  readonly rateLimiter: RateLimiter["Service"]
+  readonly destinations: DestinationGuard["Service"]
 }
 
 const head101 = (headers: Record<string, string | Array<string> | undefined>, via: string): string => {
@@ -48,8 +59,20 @@ export const upgradeTunnel = (deps: UpgradeDeps, req: IncomingMessage, client: D
     let switched = false
     let idled = false
     const open = Effect.gen(function*() {
+      yield* deps.filter.connection(client, ctx.clientIp)
       const h = yield* validate(req, deps.config.server)
-      const routed = yield* route(h, req.headers.host ?? "", deps.router, deps.isSelf)
+      // domain filter (an upgraded stream is not a response body: no content inspection after 101)
+      yield* filterPhase(deps.filter, req, h, ctx, deps.isSelf)
+      const xff = req.headers["x-forwarded-for"]
+      yield* deps.rateLimiter.admit(ctx.clientIp, Array.isArray(xff) ? xff.join(", ") : xff)
+      const t = h.target
+      if (deps.proxyAuth.enabled && t.form === "absolute" && !deps.isSelf(t.hostname, t.port)) {
+        yield* deps.proxyAuth.check(req.headers["proxy-authorization"])
+      }
+      const routed = yield* Effect.flatMap(
+        route(h, req.headers.host ?? "", deps.router, deps.isSelf),
+        (r) => pinDestination(deps.destinations, h, r)
+      )
       ctx.kind = routed.kind
       ctx.upstream = routed.backend.origin
       const protocol = String(req.headers.upgrade ?? "")

@@ -1,0 +1,100 @@
+/**
+ * Upgrade requests (RFC 9110 §7.8, WebSocket-style) pass the same access checks as any request
+ * (issue 4; threat: bypassing the IP ACL, domain filter, rate limit, proxy auth and SSRF guard by
+ * adding `Upgrade:` to a request).
+ */
+import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import bcrypt from "bcryptjs"
+import { createServer, type Server } from "node:http"
+import type { Duplex } from "node:stream"
+import { type RunningProxy, startProxy } from "../fixtures/proxy.ts"
+import { rawRequest, statusOf } from "../fixtures/raw.ts"
+import { basic } from "../fixtures/client.ts"
+
+let origin: Server
+let originPort = 0
+const upgrades: Array<string> = []
+const sockets = new Set<Duplex>()
+
+beforeAll(async () => {
+  origin = createServer((_req, res) => res.end("plain"))
+  origin.on("upgrade", (req, sock: Duplex) => {
+    upgrades.push(req.url ?? "")
+    sockets.add(sock)
+    sock.write("HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo-proto\r\nConnection: Upgrade\r\n\r\n")
+    sock.on("data", (c) => sock.write(c))
+    sock.on("error", () => {})
+    sock.on("end", () => sock.end())
+  })
+  await new Promise<void>((r) => origin.listen(0, "127.0.0.1", () => r()))
+  originPort = (origin.address() as { port: number }).port
+})
+afterAll(async () => {
+  for (const s of sockets) s.destroy()
+  origin.closeAllConnections()
+  await new Promise((r) => origin.close(r))
+})
+
+const upgrade = (proxyPort: number, target: string, host: string, extra = "") =>
+  rawRequest(proxyPort, `GET ${target} HTTP/1.1\r\nHost: ${host}\r\nConnection: Upgrade\r\nUpgrade: echo-proto\r\n${extra}\r\n`, 800)
+
+describe("Upgrade requests meet the access checks", () => {
+  let proxy: RunningProxy
+  afterAll(async () => { await proxy?.stop() })
+
+  it("threat: SSRF via Upgrade — a forward-form upgrade to loopback → 403, origin untouched", async () => {
+    proxy = await startProxy({ routing: { default_backend: "" }, security: { filters_file: "", allow_private_destinations: [] } })
+    const before = upgrades.length
+    const r = await upgrade(proxy.port, `http://localhost:${originPort}/ws-ssrf`, `localhost:${originPort}`)
+    expect(statusOf(r.text)).toBe(403)
+    expect(upgrades.length).toBe(before)
+    await proxy.stop()
+  })
+
+  it("threat: open proxy via Upgrade — a forward-form upgrade without Proxy-Authorization → 407; with it → 101", async () => {
+    proxy = await startProxy({ routing: { default_backend: "" }, security: { filters_file: "", proxy_auth: { users: { alice: bcrypt.hashSync("pw", 4) } } } })
+    const before = upgrades.length
+    const refused = await upgrade(proxy.port, `http://127.0.0.1:${originPort}/ws-auth`, `127.0.0.1:${originPort}`)
+    expect(statusOf(refused.text)).toBe(407)
+    expect(refused.text.toLowerCase()).toContain("proxy-authenticate: basic")
+    expect(upgrades.length).toBe(before)
+    const ok = await upgrade(proxy.port, `http://127.0.0.1:${originPort}/ws-auth`, `127.0.0.1:${originPort}`, `Proxy-Authorization: ${basic("alice", "pw")}\r\n`)
+    expect(statusOf(ok.text)).toBe(101)
+    await proxy.stop()
+  })
+
+  it("RFC 6585 §4: upgrades spend the client's rate-limit budget → 429", async () => {
+    proxy = await startProxy({
+      routing: { default_backend: `http://127.0.0.1:${originPort}` },
+      security: { filters_file: "", rate_limiting: { requests_per_second: 0.01, burst: 1, exempt: [] } }
+    })
+    expect(statusOf((await upgrade(proxy.port, "/ws-rl", "app")).text)).toBe(101)
+    expect(statusOf((await upgrade(proxy.port, "/ws-rl", "app")).text)).toBe(429)
+    await proxy.stop()
+  })
+
+  it("threat: filter bypass via Upgrade — a blocked Host and a denied client IP → 403", async () => {
+    proxy = await startProxy({
+      routing: { default_backend: `http://127.0.0.1:${originPort}` },
+      security: { filters_file: "", filtering: { domains: { blocked: ["blocked.test"] } }, access_control: { deny: ["127.0.0.9/32"] } }
+    })
+    const before = upgrades.length
+    expect(statusOf((await upgrade(proxy.port, "/ws-f", "blocked.test")).text)).toBe(403)
+    const denied = await new Promise<string>((resolve) => {
+      import("node:net").then(({ connect }) => {
+        const s = connect({ port: proxy.port, host: "127.0.0.1", localAddress: "127.0.0.9" }, () =>
+          s.write("GET /ws-acl HTTP/1.1\r\nHost: app\r\nConnection: Upgrade\r\nUpgrade: echo-proto\r\n\r\n"))
+        let text = ""
+        s.on("data", (c) => (text += c.toString()))
+        s.on("close", () => resolve(text))
+        s.on("error", () => resolve(text))
+        setTimeout(() => { s.destroy(); resolve(text) }, 800)
+      })
+    })
+    expect(statusOf(denied)).toBe(403)
+    expect(upgrades.length).toBe(before)
+    // an allowed host still upgrades
+    expect(statusOf((await upgrade(proxy.port, "/ws-ok", "app")).text)).toBe(101)
+    await proxy.stop()
+  })
+})
