@@ -68,6 +68,14 @@ describe("SSRF guard, default (allow_private_destinations: [])", () => {
     expect(r.json["detail"]).toContain("169.254.169.254")
   })
 
+  it("threat: cloud metadata in other spellings — octal, decimal, IPv4-mapped and NAT64 IPv6, IPv6 link-local → 403", async () => {
+    for (const host of ["0251.0376.0251.0376", "2852039166", "[::ffff:169.254.169.254]", "[64:ff9b::a9fe:a9fe]", "[fe80::1]"]) {
+      const r = await send(proxy.port, `http://${host}/latest/meta-data/`)
+      expect(r.status, host).toBe(403)
+      expect(r.json["detail"], host).toContain("security.allow_private_destinations")
+    }
+  })
+
   it("RFC 9110 §9.3.6 CONNECT: loopback by name, literal and metadata targets → 403, origin untouched", async () => {
     const before = origin.seen.length
     for (const authority of [`localhost:${origin.port}`, `127.0.0.1:${origin.port}`, `[::1]:${origin.port}`, "169.254.169.254:443", "169.254.169.254:80"]) {
