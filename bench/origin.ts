@@ -1,4 +1,6 @@
 // Fixed origin for the HTTP workloads: raw node:http, keep-alive, 1 KiB body.
+// /cacheable* answers the same body with "cache-control: max-age=3600" (the cachehit workload);
+// every other path has no freshness information, so a cache never stores it.
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { announce, exitOnSignals, exitWithParent } from "./lib/child.ts";
@@ -9,9 +11,11 @@ const headers = {
   "content-length": String(body.length),
 };
 
+const cacheableHeaders = { ...headers, "cache-control": "max-age=3600" };
+
 const server = http.createServer({ keepAliveTimeout: 120_000 }, (req, res) => {
   req.resume(); // drain any request body
-  res.writeHead(200, headers);
+  res.writeHead(200, req.url?.startsWith("/cacheable") === true ? cacheableHeaders : headers);
   res.end(body);
 });
 server.headersTimeout = 0;

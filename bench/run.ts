@@ -10,20 +10,27 @@ import type { Options } from "./lib/options.ts";
 import { freePort, killAllSync, spawnChild, stopAll, waitForAnnouncedPort, waitForReadiness } from "./lib/procs.ts";
 import type { Child } from "./lib/procs.ts";
 import { formatReport, reportWorkload, toJson, writeResults } from "./lib/report.ts";
-import type { WorkloadReport } from "./lib/report.ts";
+import type { ProcessName, WorkloadReport } from "./lib/report.ts";
 import { ensureWrk, writeWrkScripts } from "./lib/wrk.ts";
-import { buildWorkloads, runWorkload } from "./lib/workloads.ts";
+import { buildWorkloads, extraProcesses, runWorkload } from "./lib/workloads.ts";
 import type { Env, ProxyTarget } from "./lib/workloads.ts";
 
 const HOST = "127.0.0.1";
 const benchDir = import.meta.dirname;
 
-const configYaml = (options: Options, port: number, originPort: number, sinkPort: number | undefined): string => {
+/** YAML lines appended to the config of the extra Gatehouse processes (metrics on a free port: 9090 is taken). */
+const EXTRA_CONFIG: Record<Exclude<ProcessName, "baseline" | "gatehouse">, readonly string[]> = {
+  "gatehouse-cache": ["cache: {enabled: true, backend: memory}", "metrics: {port: 0}"],
+  // nothing is sampled, so nothing is exported; the endpoint is a closed local port all the same
+  "gatehouse-tracing": ["tracing: {enabled: true, sample_ratio: 0, otlp_endpoint: \"http://127.0.0.1:9/v1/traces\"}", "metrics: {port: 0}"],
+};
+
+const configYaml = (options: Options, port: number, originPort: number, sinkPort: number | undefined, extra: readonly string[] = []): string => {
   if (options.gatehouseConfigTemplate !== undefined) {
     return readFileSync(options.gatehouseConfigTemplate, "utf8")
       .replaceAll("${PORT}", String(port))
       .replaceAll("${ORIGIN_PORT}", String(originPort))
-      .replaceAll("${SINK_PORT}", String(sinkPort ?? 443));
+      .replaceAll("${SINK_PORT}", String(sinkPort ?? 443)) + (extra.length === 0 ? "" : `\n${extra.join("\n")}\n`);
   }
   const allowed = sinkPort === undefined ? [443] : [443, sinkPort];
   return [
@@ -32,6 +39,7 @@ const configYaml = (options: Options, port: number, originPort: number, sinkPort
     "logging: {level: info, format: json}",
     // the bench's origin and sink are on loopback, which the SSRF guard refuses unless allowed
     `security: {allow_private_destinations: ["${HOST}/32"]}`,
+    ...extra,
     "",
   ].join("\n");
 };
@@ -42,16 +50,16 @@ const startHelper = async (name: string, script: string, options: Options, logDi
   return { child, port: await waitForAnnouncedPort(child) };
 };
 
-const startGatehouse = (options: Options, configFile: string, port: number, logDir: string): Child => {
+const startGatehouse = (options: Options, configFile: string, port: number, logDir: string, name = "gatehouse"): Child => {
   const cli = ["--config", configFile, "--host", HOST, "--port", String(port)];
   const profileFlags = ["--cpu-prof", "--cpu-prof-dir", options.resultsDir];
   const common = { stdout: "ignore", stdin: "ignore", cwd: options.repoRoot, logDir, graceMs: options.profile ? 10_000 : 3000 } as const;
   if (options.gatehouseCmd !== undefined) {
     const env = options.profile ? { NODE_OPTIONS: `${process.env["NODE_OPTIONS"] ?? ""} --cpu-prof --cpu-prof-dir=${options.resultsDir}`.trim() } : {};
-    return spawnChild("gatehouse", cli, { ...common, shellCommand: options.gatehouseCmd, env });
+    return spawnChild(name, cli, { ...common, shellCommand: options.gatehouseCmd, env });
   }
   const nodeFlags = options.profile ? profileFlags : [];
-  return spawnChild("gatehouse", [process.execPath, ...nodeFlags, "src/main.ts", ...cli], common);
+  return spawnChild(name, [process.execPath, ...nodeFlags, "src/main.ts", ...cli], common);
 };
 
 const wrkVersion = (): string | null => {
@@ -97,9 +105,22 @@ const main = async (options: Options): Promise<number> => {
     { stdout: "ignore", cwd: options.repoRoot, logDir },
   );
   const gatehouse = startGatehouse(options, configFile, gatehousePort, logDir);
-  await Promise.all([waitForReadiness(baseline, baselinePort), waitForReadiness(gatehouse, gatehousePort)]);
+  // Gatehouse in other configurations, only for the workloads that compare two setups
+  const extras: Partial<Record<ProcessName, { child: Child; port: number }>> = {};
+  for (const name of extraProcesses(options.only)) {
+    const port = await freePort();
+    const file = path.join(logDir, `${name}.yaml`);
+    writeFileSync(file, configYaml(options, port, origin.port, sink?.port, EXTRA_CONFIG[name]));
+    extras[name] = { child: startGatehouse(options, path.relative(options.repoRoot, file), port, logDir, name), port };
+  }
+  await Promise.all([
+    waitForReadiness(baseline, baselinePort),
+    waitForReadiness(gatehouse, gatehousePort),
+    ...Object.values(extras).map((e) => waitForReadiness(e.child, e.port)),
+  ]);
   console.log(`origin :${origin.port}  baseline :${baselinePort}  gatehouse :${gatehousePort} (pid ${gatehouse.pid})` +
-    (sink === undefined ? "" : `  sink :${sink.port}  tunnel-baseline :${tunnelBaseline?.port}`));
+    (sink === undefined ? "" : `  sink :${sink.port}  tunnel-baseline :${tunnelBaseline?.port}`) +
+    Object.entries(extras).map(([name, e]) => `  ${name} :${e.port}`).join(""));
 
   const targets: ProxyTarget[] = [
     { name: "baseline", http: { child: baseline, port: baselinePort }, tunnel: tunnelBaseline },
@@ -111,6 +132,7 @@ const main = async (options: Options): Promise<number> => {
     sinkPort: sink?.port,
     scripts: writeWrkScripts(logDir, origin.port),
     logDir,
+    processes: { baseline: { child: baseline, port: baselinePort }, gatehouse: { child: gatehouse, port: gatehousePort }, ...extras },
   };
 
   const reports: WorkloadReport[] = [];

@@ -25,12 +25,29 @@ export interface ProxyRuns<R> {
   readonly rounds: R[];
   error: string | null;
 }
+/** Processes the harness can start: the baseline proxy and Gatehouse in several configurations. */
+export type ProcessName = "baseline" | "gatehouse" | "gatehouse-cache" | "gatehouse-tracing";
+
+/**
+ * What fills a comparison slot when a workload compares two Gatehouse setups instead of
+ * baseline vs Gatehouse: which process, which origin-form path, and the label in the table.
+ */
+export interface Variant {
+  readonly process: ProcessName;
+  readonly path: string;
+  readonly label: string;
+}
+
 export interface HttpWorkload {
   readonly kind: "http";
   readonly name: string;
   readonly description: string;
   readonly mode: "reverse" | "forward";
   readonly connections: number;
+  /** Comparison of two Gatehouse setups: slot "baseline" is the reference, "gatehouse" the one judged. */
+  readonly variants?: Record<ProxyName, Variant>;
+  /** rps ratio target for this workload (default TARGETS.rpsRatioMin). */
+  readonly rpsRatioMin?: number;
   readonly runs: Record<ProxyName, ProxyRuns<HttpRound>>;
 }
 export interface TunnelWorkload {
@@ -124,9 +141,10 @@ export const reportWorkload = (workload: Workload): WorkloadReport => {
     const b = summarizeHttp(workload.runs.baseline.rounds);
     const g = summarizeHttp(workload.runs.gatehouse.rounds);
     const ratios = { rps: ratio(g?.rps, b?.rps), p99: ratio(g?.p99Ms, b?.p99Ms) };
+    const vs = workload.variants === undefined ? "" : ` (${workload.variants.gatehouse.label} / ${workload.variants.baseline.label})`;
     const checks = [
-      atLeast(workload.name, "rps ratio", ratios.rps, TARGETS.rpsRatioMin),
-      atMost(workload.name, "p99 ratio", ratios.p99, TARGETS.p99RatioMax),
+      atLeast(workload.name, `rps ratio${vs}`, ratios.rps, workload.rpsRatioMin ?? TARGETS.rpsRatioMin),
+      atMost(workload.name, `p99 ratio${vs}`, ratios.p99, TARGETS.p99RatioMax),
     ];
     if (workload.connections >= 1000) {
       checks.push({
@@ -171,13 +189,15 @@ export const formatReport = (reports: readonly WorkloadReport[]): string => {
   if (http.length > 0) {
     const rows: string[][] = [["workload", "proxy", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors", "peak RSS MiB", "other CPU %"]];
     for (const r of http) {
+      const variants = r.workload.kind === "http" ? r.workload.variants : undefined;
+      const label = (proxy: ProxyName): string => variants?.[proxy].label ?? proxy;
       for (const proxy of PROXIES) {
         const s = r.summary[proxy] as HttpSummary | null;
         const err = failure(r.workload, proxy);
-        rows.push([proxy === "baseline" ? r.workload.name : "", proxy, fmt(s?.rps, 0), fmt(s?.p50Ms, 2), fmt(s?.p95Ms, 2), fmt(s?.p99Ms, 2),
+        rows.push([proxy === "baseline" ? r.workload.name : "", label(proxy), fmt(s?.rps, 0), fmt(s?.p50Ms, 2), fmt(s?.p95Ms, 2), fmt(s?.p99Ms, 2),
           s === null ? (err === null ? "-" : "FAILED") : String(s.errors), fmt(s?.peakRssMiB), fmt(s?.otherCpuPct, 0)]);
       }
-      rows.push(["", "gatehouse/baseline", fmtRatio(r.ratios["rps"]), "", "", fmtRatio(r.ratios["p99"]), "", "", ""]);
+      rows.push(["", `${label("gatehouse")}/${label("baseline")}`, fmtRatio(r.ratios["rps"]), "", "", fmtRatio(r.ratios["p99"]), "", "", ""]);
     }
     out.push(table(rows));
   }
@@ -198,7 +218,7 @@ export const formatReport = (reports: readonly WorkloadReport[]): string => {
     const value = c.metric.includes("MiB") ? `${fmt(c.value)} MiB` : fmtRatio(c.value);
     checkRows.push([c.workload, c.metric, value, c.target, c.pass ? "PASS" : "FAIL"]);
   }
-  out.push(`Targets (gatehouse vs baseline)\n${table(checkRows)}`);
+  out.push(`Targets (gatehouse vs baseline, or the two setups named)\n${table(checkRows)}`);
   const noisy = reports.filter((r) => PROXIES.some((p) => (r.summary[p]?.otherCpuPct ?? 0) > NOISY_CPU_PCT));
   if (noisy.length > 0) {
     out.push(`Warning: other processes used > ${NOISY_CPU_PCT}% of a core during ${noisy.map((r) => r.workload.name).join(", ")}; ` +

@@ -1,13 +1,14 @@
 // Workload definitions and one measured round per (workload, proxy).
 import type { Child } from "./procs.ts";
 import { httpGet } from "./procs.ts";
-import type { HttpRound, HttpWorkload, ProxyName, TunnelRound, TunnelWorkload, Workload } from "./report.ts";
+import type { HttpRound, HttpWorkload, ProcessName, ProxyName, TunnelRound, TunnelWorkload, Variant, Workload } from "./report.ts";
+import { PROXIES } from "./report.ts";
 import type { Options, WorkloadName } from "./options.ts";
 import { measureCpu } from "./cpu.ts";
 import type { CpuUsage } from "./cpu.ts";
 import { sampleRss } from "./rss.ts";
 import { runTunnel } from "./tunnel.ts";
-import { runWrk } from "./wrk.ts";
+import { runWrk, writePathScript } from "./wrk.ts";
 
 export interface ProxyTarget {
   readonly name: ProxyName;
@@ -23,7 +24,15 @@ export interface Env {
   readonly sinkPort: number | undefined;
   readonly scripts: { readonly reverse: string; readonly forward: string };
   readonly logDir: string;
+  /** HTTP endpoints of every process started for the selected workloads (variants pick from these). */
+  readonly processes: Partial<Record<ProcessName, { readonly child: Child; readonly port: number }>>;
 }
+
+/** Gatehouse processes a workload list needs besides baseline and the default Gatehouse. */
+export const extraProcesses = (only: readonly WorkloadName[]): Array<Exclude<ProcessName, "baseline" | "gatehouse">> => [
+  ...(only.includes("cachehit") ? ["gatehouse-cache" as const] : []),
+  ...(only.includes("tracingoff") ? ["gatehouse-tracing" as const] : []),
+];
 
 const emptyRuns = <R>(): Record<ProxyName, { rounds: R[]; error: string | null }> => ({
   baseline: { rounds: [], error: null },
@@ -39,6 +48,26 @@ export const buildWorkloads = (options: Options): Workload[] => {
     reverse64: () => http("reverse64", "reverse", 64, "reverse proxy (origin-form GET /), 64 keep-alive connections"),
     reverse1000: () => http("reverse1000", "reverse", 1000, "reverse proxy (origin-form GET /), 1000 keep-alive connections"),
     forward64: () => http("forward64", "forward", 64, "forward proxy (absolute-form GET http://origin/), 64 keep-alive connections"),
+    // One Gatehouse with the memory cache on: "/" has no freshness (never stored, forwarded every
+    // time: the uncached path, cache lookup included), "/cacheable" is max-age=3600 (a hit after
+    // the preflight request). Same process, same config, same body; only hit vs forward differs.
+    cachehit: (): HttpWorkload => ({
+      ...http("cachehit", "reverse", 64, "cache on: hits on /cacheable vs the forwarded (uncacheable) / in the same Gatehouse, 64 connections"),
+      variants: {
+        baseline: { process: "gatehouse-cache", path: "/", label: "gatehouse uncached" },
+        gatehouse: { process: "gatehouse-cache", path: "/cacheable", label: "gatehouse cache hit" },
+      },
+      rpsRatioMin: 2,
+    }),
+    // The default Gatehouse (tracing.enabled: false: no tracer, no spans) vs one with tracing on and
+    // sample_ratio 0 (spans made but never recorded or exported). See bench/README.md.
+    tracingoff: (): HttpWorkload => ({
+      ...http("tracingoff", "reverse", 64, "tracing on with sample_ratio 0 vs tracing off (the default), reverse proxy, 64 connections"),
+      variants: {
+        baseline: { process: "gatehouse", path: "/", label: "tracing off" },
+        gatehouse: { process: "gatehouse-tracing", path: "/", label: "tracing on, ratio 0" },
+      },
+    }),
     tunnel: (): TunnelWorkload => ({
       kind: "tunnel",
       name: "tunnel",
@@ -57,8 +86,8 @@ const ensureAlive = (child: Child): void => {
 };
 
 /** One request through the proxy before measuring: must be 200 with the origin's 1 KiB body. */
-const preflight = async (workload: HttpWorkload, port: number, originPort: number): Promise<void> => {
-  const requestPath = workload.mode === "reverse" ? "/" : `http://127.0.0.1:${originPort}/`;
+const preflight = async (workload: HttpWorkload, port: number, originPort: number, variant: Variant | undefined): Promise<void> => {
+  const requestPath = variant?.path ?? (workload.mode === "reverse" ? "/" : `http://127.0.0.1:${originPort}/`);
   const reply = await httpGet(port, requestPath, 5000);
   if (reply.status !== 200 || reply.body.length !== 1024) {
     throw new Error(`preflight GET ${requestPath}: status ${reply.status}, ${reply.body.length} body bytes (want 200, 1024)`);
@@ -70,12 +99,16 @@ const seconds = (s: number): number => Math.max(1, Math.round(s));
 const runHttpRound = async (env: Env, workload: HttpWorkload, target: ProxyTarget, round: number): Promise<HttpRound> => {
   const { child, port } = target.http;
   ensureAlive(child);
-  if (round === 1) await preflight(workload, port, env.originPort);
+  const variant = workload.variants?.[target.name];
+  if (round === 1) await preflight(workload, port, env.originPort, variant);
+  const script = variant !== undefined && variant.path !== "/"
+    ? writePathScript(env.logDir, `${workload.name}-${target.name}`, variant.path)
+    : workload.mode === "reverse" ? env.scripts.reverse : env.scripts.forward;
   const base = {
     port,
     connections: workload.connections,
     threads: env.options.threads,
-    script: workload.mode === "reverse" ? env.scripts.reverse : env.scripts.forward,
+    script,
     logDir: env.logDir,
     cwd: env.options.repoRoot,
   };
@@ -127,8 +160,17 @@ const progress = (workload: Workload, proxy: ProxyName, round: number, rounds: n
 };
 
 /** Runs all rounds of one workload, alternating baseline and Gatehouse. */
-export const runWorkload = async (env: Env, workload: Workload, targets: readonly ProxyTarget[]): Promise<void> => {
+export const runWorkload = async (env: Env, workload: Workload, defaultTargets: readonly ProxyTarget[]): Promise<void> => {
   const rounds = env.options.rounds;
+  const variants = workload.kind === "http" ? workload.variants : undefined;
+  const targets: readonly ProxyTarget[] = variants === undefined ? defaultTargets : PROXIES.flatMap((slot) => {
+    const http = env.processes[variants[slot].process];
+    if (http === undefined) {
+      workload.runs[slot].error = `process ${variants[slot].process} was not started`;
+      return [];
+    }
+    return [{ name: slot, http, tunnel: undefined }];
+  });
   for (let round = 1; round <= rounds; round++) {
     for (const target of targets) {
       const runs = workload.runs[target.name];

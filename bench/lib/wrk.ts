@@ -41,6 +41,13 @@ const forwardLua = (absoluteUrl: string): string => {
   return `wrk.path = "${absoluteUrl}"\nwrk.headers["Host"] = "${url.host}"\n${DONE_LUA}`;
 };
 
+/** Origin-form script for another path than "/" (static request: wrk.path set once). */
+export const writePathScript = (dir: string, name: string, requestPath: string): string => {
+  const file = path.join(dir, `${name}.lua`);
+  writeFileSync(file, `wrk.path = "${requestPath}"\n${DONE_LUA}`);
+  return file;
+};
+
 export const writeWrkScripts = (dir: string, originPort: number): { reverse: string; forward: string } => {
   const reverse = path.join(dir, "reverse.lua");
   const forward = path.join(dir, "forward.lua");
