@@ -1,10 +1,13 @@
 import { Schema } from "effect"
+import { parseCidr } from "../cidr.ts"
 import { DurationMs } from "./units.ts"
 import { withDefault } from "./withDefault.ts"
 
-/** An IPv4 or IPv6 CIDR or bare address (same shape as `security.access_control`). */
+/** An IPv4 or IPv6 CIDR or bare address, checked like `security.access_control` (a bad one fails --check-config). */
 const Cidr = Schema.String.pipe(
-  Schema.check(Schema.isPattern(/^[0-9A-Fa-f:.]+(\/\d{1,3})?$/, { message: `expected a CIDR such as "10.0.0.0/8" or "::1/128"` }))
+  Schema.check(Schema.makeFilter((s: string) =>
+    parseCidr(s) === undefined ? `expected a CIDR such as "10.0.0.0/8" or "::1/128"` : undefined
+  ))
 )
 
 const Positive = Schema.Number.pipe(Schema.check(Schema.isGreaterThan(0)))
