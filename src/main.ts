@@ -5,6 +5,7 @@ import { parseCliArgs, USAGE } from "./domain/cliArgs.ts"
 import { AppLayer } from "./layers/App.ts"
 import { Config, loadConfig } from "./services/Config.ts"
 import { loadFilterRules } from "./services/filters/filterRulesFile.ts"
+import { checkTlsFiles } from "./services/tlsFiles.ts"
 
 const parsed = parseCliArgs(process.argv.slice(2))
 
@@ -18,6 +19,7 @@ const program = Effect.gen(function*() {
   if (args.checkConfig) {
     const config = yield* loadConfig(args, process.env, process.cwd())
     yield* loadFilterRules(config.security, process.cwd())
+    yield* checkTlsFiles(config.server.tls, config.security.upstream_tls)
     return yield* Console.log(
       `gatehouse: configuration OK (${config.sources.join(" + ") || "embedded defaults"}; listen ${config.server.host}:${config.server.port})`
     )

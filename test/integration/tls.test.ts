@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { copyFileSync, writeFileSync } from "node:fs"
 import { connect, type ConnectionOptions } from "node:tls"
-import { type StartedProgram, startProgram, writeTempConfig } from "../fixtures/program.ts"
+import { runProgram, type StartedProgram, startProgram, writeTempConfig } from "../fixtures/program.ts"
 import { type RunningProxy, startProxy } from "../fixtures/proxy.ts"
 import { pause, send } from "../fixtures/client.ts"
 import { type CertFiles, makeCa, makeSelfSigned, startHttpsOrigin, type TestCa } from "../fixtures/tls.ts"
@@ -202,5 +202,27 @@ describe("upstream HTTPS certificate validation", () => {
     } finally {
       prog.child.kill("SIGKILL")
     }
+  })
+})
+
+describe("TLS files are checked at start-up and by --check-config", () => {
+  it("a key that does not match its certificate, a non-PEM file, a non-PEM CA bundle → exit 1 naming the key", async () => {
+    const ca = makeCa()
+    const a = ca.issue("a")
+    const b = ca.issue("b")
+    const mismatched = writeTempConfig(`server: {tls: {enabled: true, cert: "${a.cert}", key: "${b.key}"}}\nsecurity: {filters_file: ""}\n`)
+    const r1 = await runProgram(["--config", mismatched, "--check-config"])
+    expect(r1.code).toBe(1)
+    expect(r1.stderr).toContain("server.tls")
+    expect(r1.stderr).toMatch(/private key/)
+    const notPem = writeTempConfig(`server: {tls: {enabled: true, cert: "${ca.dir}/srv1.csr", key: "${a.key}"}}\nsecurity: {filters_file: ""}\n`)
+    expect((await runProgram(["--config", notPem, "--check-config"])).code).toBe(1)
+    const badCa = writeTempConfig(`security: {filters_file: "", upstream_tls: {ca: "${a.key}"}}\n`)
+    const r3 = await runProgram(["--config", badCa, "--check-config"])
+    expect(r3.code).toBe(1)
+    expect(r3.stderr).toContain("security.upstream_tls.ca")
+    // and the good pair passes
+    const good = writeTempConfig(`server: {tls: {enabled: true, cert: "${a.cert}", key: "${a.key}"}}\nsecurity: {filters_file: "", upstream_tls: {ca: "${ca.caFile}"}}\n`)
+    expect((await runProgram(["--config", good, "--check-config"])).code).toBe(0)
   })
 })
