@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { onTestFinished } from "vitest"
 import { execFile } from "node:child_process"
 import { type Origin, startOrigin } from "../fixtures/origins.ts"
 import { runProgram, startProgram, writeTempConfig } from "../fixtures/program.ts"
@@ -73,6 +74,7 @@ describe("npm start -- --config FILE, driven with curl", () => {
         `security: {allow_private_destinations: ["127.0.0.0/8"]}\n`
     )
     const prog = await startProgram(["--config", file])
+    onTestFinished(() => { if (prog.child.exitCode === null) prog.child.kill("SIGKILL") })
     const proxy = `http://127.0.0.1:${prog.port}`
     const fwd = await curl(["-x", proxy, `${origin.url}/fwd`])
     expect(fwd.stdout).toBe("hello from origin /fwd")
