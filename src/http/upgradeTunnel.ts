@@ -78,7 +78,7 @@ export const upgradeTunnel = (deps: UpgradeDeps, req: IncomingMessage, client: D
       const protocol = String(req.headers.upgrade ?? "")
       const headers = upstreamRequestHeaders(req.rawHeaders, routed.backend.host, {
         clientIp: ctx.clientIp,
-        proto: "http",
+        proto: (req.socket as { encrypted?: boolean }).encrypted === true ? "https" : "http",
         host: routed.requestedHost,
         via: deps.via,
         requestId: ctx.id,

@@ -10,16 +10,19 @@ import type { Duplex } from "node:stream"
 import { type RunningProxy, startProxy } from "../fixtures/proxy.ts"
 import { rawRequest, statusOf } from "../fixtures/raw.ts"
 import { basic } from "../fixtures/client.ts"
+import { makeCa } from "../fixtures/tls.ts"
 
 let origin: Server
 let originPort = 0
 const upgrades: Array<string> = []
+const upgradeHeaders: Array<Record<string, unknown>> = []
 const sockets = new Set<Duplex>()
 
 beforeAll(async () => {
   origin = createServer((_req, res) => res.end("plain"))
   origin.on("upgrade", (req, sock: Duplex) => {
     upgrades.push(req.url ?? "")
+    upgradeHeaders.push(req.headers)
     sockets.add(sock)
     sock.write("HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo-proto\r\nConnection: Upgrade\r\n\r\n")
     sock.on("data", (c) => sock.write(c))
@@ -96,5 +99,36 @@ describe("Upgrade requests meet the access checks", () => {
     // an allowed host still upgrades
     expect(statusOf((await upgrade(proxy.port, "/ws-ok", "app")).text)).toBe(101)
     await proxy.stop()
+  })
+})
+
+describe("Upgrade on the TLS listener", () => {
+  it("RFC 7239 / X-Forwarded-Proto: an upgrade received over TLS is forwarded as https", async () => {
+    const ca = makeCa()
+    const leaf = ca.issue("localhost")
+    const proxy = await startProxy({
+      routing: { default_backend: `http://127.0.0.1:${originPort}` },
+      security: { filters_file: "" },
+      server: { tls: { enabled: true, cert: leaf.cert, key: leaf.key } }
+    })
+    try {
+      const { connect } = await import("node:tls")
+      const text = await new Promise<string>((resolve) => {
+        const s = connect({ host: "127.0.0.1", port: proxy.port, servername: "localhost", ca: ca.caPem }, () =>
+          s.write("GET /ws-tls HTTP/1.1\r\nHost: app\r\nConnection: Upgrade\r\nUpgrade: echo-proto\r\n\r\n"))
+        let out = ""
+        s.on("data", (c) => {
+          out += c.toString()
+          if (out.includes("\r\n\r\n")) { s.destroy(); resolve(out) }
+        })
+        s.on("error", () => resolve(out))
+      })
+      expect(statusOf(text)).toBe(101)
+      const h = upgradeHeaders[upgrades.lastIndexOf("/ws-tls")]!
+      expect(h["x-forwarded-proto"]).toBe("https")
+      expect(String(h["forwarded"])).toContain("proto=https")
+    } finally {
+      await proxy.stop()
+    }
   })
 })
