@@ -67,6 +67,8 @@ export class Cache extends Context.Service<Cache, {
     Effect.sync(() => {
       const c = { hits: 0, misses: 0, stale: 0, coalesced: 0, stores: 0 }
       const inflight = new Map<string, Deferred.Deferred<boolean>>()
+      // Writes not yet acknowledged by the backend (Redis): this instance reads its own writes at once
+      const writing = new Map<string, StoredResponse>()
       const hitForMiss = new Map<string, number>()
       const count: Counters = {
         hit: () => { c.hits++ },
@@ -76,17 +78,41 @@ export class Cache extends Context.Service<Cache, {
       }
       return Cache.of({
         settings,
-        lookup: (key, signature) => backend.get(key, signature),
+        lookup: (key, signature) => {
+          const w = writing.get(key)
+          return w !== undefined && signature(w.vary) === w.variant
+            ? Effect.succeed<Found>({ entry: w, uriKnown: true, unavailable: false })
+            : backend.get(key, signature)
+        },
         store: (entry, nowMs) =>
-          Effect.map(backend.put(entry, retentionMs(entry, nowMs)), (ok) => {
-            if (ok) c.stores++
-            return ok
+          Effect.suspend(() => {
+            const write = backend.put(entry, retentionMs(entry, nowMs)).pipe(
+              Effect.map((ok) => {
+                if (ok) c.stores++
+                return ok
+              })
+            )
+            if (backend.name === "memory") return write // synchronous: visible at once, exact answer
+            // Redis: write-behind. The entry is visible to this instance's lookups at once and the
+            // caller (the coalescing leader) is not held for the round trip; `stores` counts acks.
+            writing.set(entry.key, entry)
+            return Effect.as(
+              Effect.forkDetach(Effect.ensuring(write, Effect.sync(() => { if (writing.get(entry.key) === entry) writing.delete(entry.key) }))),
+              true
+            )
           }),
-        invalidate: (key) => backend.remove(key),
+        invalidate: (key) => Effect.suspend(() => {
+          writing.delete(key)
+          return backend.remove(key)
+        }),
         purge: (pattern) => {
           const hosts = hostMatcher(pattern)
           const keys = keyMatcher(pattern)
-          return hosts === undefined || keys === undefined ? Effect.succeed(undefined) : backend.purge(hosts, keys)
+          if (hosts === undefined || keys === undefined) return Effect.succeed(undefined)
+          return Effect.suspend(() => {
+            for (const k of [...writing.keys()]) if (keys(k)) writing.delete(k)
+            return backend.purge(hosts, keys)
+          })
         },
         stats: Effect.map(backend.usage, (u) => ({
           backend: backend.name,
