@@ -8,7 +8,6 @@
 import { Context, Effect, FiberSet, Layer } from "effect"
 import { type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import type { Duplex } from "node:stream"
-import { ConfigError } from "../domain/errors.ts"
 import { AccessLog } from "../services/AccessLog.ts"
 import { Config } from "../services/Config.ts"
 import { Filter } from "../services/Filter.ts"
@@ -25,29 +24,13 @@ import { upgradeTunnel } from "./upgradeTunnel.ts"
 import { Router } from "../services/Router.ts"
 import { Upstream } from "../services/Upstream.ts"
 import { normaliseIp, RequestPipeline, VIA } from "./RequestPipeline.ts"
+import { listenServer } from "../services/listenServer.ts"
 
 export interface ListenerInfo {
   readonly server: Server
   readonly port: number
   readonly host: string
 }
-
-const listen = (server: Server, port: number, host: string) =>
-  Effect.callback<number, ConfigError>((resume) => {
-    const onError = (e: NodeJS.ErrnoException) =>
-      resume(Effect.fail(new ConfigError({
-        key: "server.port",
-        value: String(port),
-        expected: `a free port on ${host} (${e.code ?? e.message})`,
-        source: "listen"
-      })))
-    server.once("error", onError)
-    server.listen({ port, host, backlog: 4096 }, () => {
-      server.removeListener("error", onError)
-      const addr = server.address()
-      resume(Effect.succeed(typeof addr === "object" && addr !== null ? addr.port : port))
-    })
-  })
 
 export const makeListener = Effect.gen(function*() {
   const config = yield* Config
@@ -155,7 +138,7 @@ export const makeListener = Effect.gen(function*() {
     }
   })
 
-  const port = yield* listen(server, cfg.port, cfg.host)
+  const port = yield* listenServer(server, "server.port", cfg.port, cfg.host, 4096)
   yield* reloadCertificatesOnSighup(server, cfg.tls)
   destinations.addListener(port)
   yield* lifecycle.markListening

@@ -26,7 +26,7 @@ import {
 } from "@opentelemetry/sdk-metrics"
 import { Context, Effect, Layer } from "effect"
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
-import { ConfigError, type RequestError } from "../domain/errors.ts"
+import type { RequestError } from "../domain/errors.ts"
 import {
   DURATION_BUCKETS,
   FixedHistogram,
@@ -39,6 +39,7 @@ import {
 import type { RequestContext } from "../domain/RequestContext.ts"
 import { parseBackend } from "../domain/routeTable.ts"
 import { Config } from "./Config.ts"
+import { listenServer } from "./listenServer.ts"
 import type { PoolStats } from "./Upstream.ts"
 
 /** What the cache reports at scrape time (Cache.stats): per-instance counters, store-wide size. */
@@ -139,23 +140,6 @@ const histogramData = (
     dataPoints
   }
 }
-
-const listen = (server: Server, port: number, host: string) =>
-  Effect.callback<number, ConfigError>((resume) => {
-    const onError = (e: NodeJS.ErrnoException) =>
-      resume(Effect.fail(new ConfigError({
-        key: "metrics.port",
-        value: String(port),
-        expected: `a free port on ${host} (${e.code ?? e.message})`,
-        source: "listen"
-      })))
-    server.once("error", onError)
-    server.listen({ port, host }, () => {
-      server.removeListener("error", onError)
-      const addr = server.address()
-      resume(Effect.succeed(typeof addr === "object" && addr !== null ? addr.port : port))
-    })
-  })
 
 const makeEnabled = Effect.gen(function*() {
   const config = yield* Config
@@ -346,7 +330,7 @@ const makeEnabled = Effect.gen(function*() {
     res.writeHead(404, { "content-type": "text/plain" }).end("not found\n")
   })
   const port = yield* Effect.acquireRelease(
-    listen(server, cfg.port, cfg.host),
+    listenServer(server, "metrics.port", cfg.port, cfg.host),
     () => Effect.sync(() => {
       server.close()
       server.closeAllConnections()
