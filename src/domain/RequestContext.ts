@@ -15,6 +15,8 @@ export interface RequestContext {
   upstreamNs: bigint
   /** Trace id of the request's span when tracing is on ("" otherwise), for the access log. */
   traceId: string
+  /** Spans are recorded for this request (tracing on and the head-sampling decision said yes). */
+  traced: boolean
   /** Set by POST /cli/execute (issue 3): what ran and how it ended, for the access log. */
   cli?: CliAccess
 }
@@ -42,5 +44,6 @@ export const newRequestContext = (id: string, startNs: bigint, clientIp: string,
   bytesOut: 0,
   outcome: "ok",
   upstreamNs: 0n,
-  traceId: ""
+  traceId: "",
+  traced: false
 })

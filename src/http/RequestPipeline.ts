@@ -151,7 +151,7 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
           return
         }
         // phase: filter (issue 4: domain / IP / SSRF → 403)
-        const guard = yield* tracing.phase("filter", filterPhase(filter, req, head, ctx, isSelf))
+        const guard = yield* tracing.phase(ctx, "filter", filterPhase(filter, req, head, ctx, isSelf))
         // phase: rateLimit (issue 4: → 429; allowed responses carry RateLimit-Policy / RateLimit)
         const xff = req.headers["x-forwarded-for"]
         const limit = yield* rateLimiter.admit(ctx.clientIp, Array.isArray(xff) ? xff.join(", ") : xff)
@@ -175,7 +175,7 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
         // phase: upstream (response filters wrap the ResponseSink: security headers, compression,
         // content inspection, cache store — issue 4/5 add them to `wrapSink`)
         const target = { method: ctx.method, origin: routed.backend.origin, path: routed.path }
-        const result = yield* tracing.upstream(target, (link) => {
+        const result = yield* tracing.upstream(ctx, target, (link) => {
           const compressed = compress(req, res, link)
           return timeUpstream(ctx, forwardUpstream(upstream, req, res, head, routed, ctx, {
             // response filters, in the order the upstream's bytes meet them (composeSinks.ts);

@@ -1,8 +1,12 @@
 /**
- * OpenTelemetry traces, exported over OTLP/HTTP (JSON) with a BatchSpanProcessor, sampled
- * parent-based with a trace-id ratio for new traces. When `tracing.enabled` is false the layer
- * provides pass-through functions and no tracer: the request path creates no spans at all (the
- * choice is made once, here, when the layer is built).
+ * OpenTelemetry traces, exported over OTLP/HTTP (JSON) with a BatchSpanProcessor. When
+ * `tracing.enabled` is false the layer provides pass-through functions and no tracer: the request
+ * path creates no spans at all (the choice is made once, here, when the layer is built).
+ *
+ * Sampling is decided at the head of each request, before any span exists: a client traceparent's
+ * sampled flag is followed, a new trace is kept with probability `sample_ratio`. An unsampled
+ * request takes the same pass-through path as tracing off (its traceparent, if any, is relayed
+ * unchanged; its trace id still goes to the access log), so unsampled traffic costs no span work.
  *
  * Spans (OTel HTTP semantic conventions): a SERVER span per request continuing the client's W3C
  * traceparent; a CLIENT span for the upstream exchange whose context goes upstream as
@@ -14,7 +18,7 @@ import * as OtelTracer from "@effect/opentelemetry/OtelTracer"
 import * as OtelResource from "@effect/opentelemetry/Resource"
 import * as Otel from "@opentelemetry/api"
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http"
-import { BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler } from "@opentelemetry/sdk-trace-base"
+import { AlwaysOnSampler, BatchSpanProcessor, ParentBasedSampler } from "@opentelemetry/sdk-trace-base"
 import { Context, Data, Effect, Layer } from "effect"
 import type { IncomingMessage } from "node:http"
 import { methodLabel } from "../domain/metricLabels.ts"
@@ -42,12 +46,12 @@ export interface UpstreamTarget {
 
 export interface TracingService {
   readonly enabled: boolean
-  /** Runs a whole request (already never-failing) inside its SERVER span; sets `ctx.traceId`. */
+  /** Runs a whole request (already never-failing) inside its SERVER span when sampled; sets `ctx.traceId` and `ctx.traced`. */
   request(req: IncomingMessage, ctx: RequestContext, effect: Effect.Effect<void>): Effect.Effect<void>
-  /** A child span around one phase. */
-  phase<A, E, R>(name: string, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R>
-  /** The upstream exchange inside a CLIENT span. */
-  upstream<E, R>(target: UpstreamTarget, f: (link: UpstreamLink) => Effect.Effect<ForwardResult, E, R>): Effect.Effect<ForwardResult, E, R>
+  /** A child span around one phase (sampled requests only). */
+  phase<A, E, R>(ctx: RequestContext, name: string, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R>
+  /** The upstream exchange inside a CLIENT span (sampled requests only). */
+  upstream<E, R>(ctx: RequestContext, target: UpstreamTarget, f: (link: UpstreamLink) => Effect.Effect<ForwardResult, E, R>): Effect.Effect<ForwardResult, E, R>
 }
 
 const NO_STACK = { captureStackTrace: false } as const
@@ -56,8 +60,8 @@ const NO_LINK: UpstreamLink = { traceparent: undefined, span: undefined }
 const disabled: TracingService = {
   enabled: false,
   request: (_req, _ctx, effect) => effect,
-  phase: (_name, effect) => effect,
-  upstream: (_target, f) => f(NO_LINK)
+  phase: (_ctx, _name, effect) => effect,
+  upstream: (_ctx, _target, f) => f(NO_LINK)
 }
 
 /** Marks the server span as failed for a 5xx answer (semconv: server errors only). */
@@ -105,12 +109,18 @@ const clientAttributes = (t: UpstreamTarget): Record<string, unknown> => {
   }
 }
 
-const makeEnabled = Effect.gen(function*() {
+const makeEnabled = (sampleRatio: number) => Effect.gen(function*() {
   const tracer = yield* OtelTracer.OtelTracer
   const service: TracingService = {
     enabled: true,
     request: (req, ctx, effect) => {
       const tp = parseTraceparent(req.headers.traceparent)
+      // head sampling: the client's decision when it sent one, else sample_ratio for a new trace
+      if (tp === undefined ? !(Math.random() < sampleRatio) : (tp.flags & 1) === 0) {
+        ctx.traceId = tp?.traceId ?? ""
+        return effect
+      }
+      ctx.traced = true
       const state = req.headers.tracestate
       const parent = tp === undefined ? undefined : OtelTracer.makeExternalSpan({
         traceId: tp.traceId,
@@ -138,9 +148,9 @@ const makeEnabled = Effect.gen(function*() {
         Effect.ignore
       )
     },
-    phase: (name, effect) => Effect.withSpan(effect, name, { captureStackTrace: false }),
-    upstream: (target, f) =>
-      Effect.flatMap(Effect.orDie(OtelTracer.currentOtelSpan), (otelSpan) => {
+    phase: (ctx, name, effect) => ctx.traced ? Effect.withSpan(effect, name, NO_STACK) : effect,
+    upstream: (ctx, target, f) =>
+      !ctx.traced ? f(NO_LINK) : Effect.flatMap(Effect.orDie(OtelTracer.currentOtelSpan), (otelSpan) => {
         const sc = otelSpan.spanContext()
         const parentCtx = Otel.trace.setSpan(Otel.ROOT_CONTEXT, otelSpan)
         const link: UpstreamLink = {
@@ -172,7 +182,8 @@ const otelLayer = (cfg: { otlp_endpoint: string; sample_ratio: number; service_n
     Layer.provide(NodeSdk.layerTracerProvider(
       new BatchSpanProcessor(new OTLPTraceExporter({ url: cfg.otlp_endpoint })),
       {
-        sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(cfg.sample_ratio) }),
+        // the ratio is applied per request at the head (TracingService.request); spans are only made for sampled requests
+        sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }),
         shutdownTimeout: 5000
       }
     )),
@@ -188,7 +199,7 @@ export class Tracing extends Context.Service<Tracing, TracingService>()("gatehou
     Effect.gen(function*() {
       const { tracing } = yield* Config
       if (!tracing.enabled) return Layer.succeed(Tracing, disabled)
-      return Layer.effect(Tracing, makeEnabled).pipe(Layer.provideMerge(otelLayer(tracing)))
+      return Layer.effect(Tracing, makeEnabled(tracing.sample_ratio)).pipe(Layer.provideMerge(otelLayer(tracing)))
     })
   )
 

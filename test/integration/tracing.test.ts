@@ -171,4 +171,27 @@ describe("tracing (OpenTelemetry → OTLP/HTTP)", () => {
     }
     expect(receiver.spans.length).toBe(before)
   })
+
+  it("head sampling: a client's unsampled traceparent (flags 00) and sample_ratio 0 make no spans; the traceparent is relayed unchanged", async () => {
+    const unsampledTrace = "0af7651916cd43dd8448eb211c80319c"
+    const p = await startProxy({
+      routing: { default_backend: origin.url },
+      tracing: { enabled: true, otlp_endpoint: receiver.url, sample_ratio: 0 }
+    })
+    try {
+      await get(p.port, "/unsampled", { traceparent: `00-${unsampledTrace}-${PARENT}-00` })
+      await get(p.port, "/ratio0", {})
+      await get(p.port, "/client-sampled", { traceparent: `00-${unsampledTrace.replace("0af", "1af")}-${PARENT}-01` })
+      expect(origin.seen.find((r) => r.url === "/unsampled")?.headers.traceparent).toBe(`00-${unsampledTrace}-${PARENT}-00`)
+      expect(origin.seen.find((r) => r.url === "/ratio0")?.headers.traceparent).toBeUndefined()
+      const entries = p.entries()
+      expect(entries.find((e) => e.url === "/unsampled")?.trace_id).toBe(unsampledTrace) // still correlatable in the log
+      expect(entries.find((e) => e.url === "/ratio0")?.trace_id).toBeUndefined()
+    } finally {
+      await p.stop() // flushes the batch
+    }
+    expect(spansOf(unsampledTrace)).toEqual([])
+    // a sampled parent is followed even at sample_ratio 0 (parent-based)
+    expect(spansOf(unsampledTrace.replace("0af", "1af")).some((sp) => sp.kind === SERVER)).toBe(true)
+  })
 })
