@@ -1,6 +1,10 @@
 /** Composes the app layer from the command line and environment and launches it. */
-import { NodeRuntime } from "@effect/platform-node"
-import { Cause, Console, Effect, Exit, Layer } from "effect"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as Cause from "effect/Cause"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
 import { parseCliArgs, USAGE } from "./domain/cliArgs.ts"
 import { AppLayer } from "./layers/App.ts"
 import { Config, loadConfig } from "./services/Config.ts"

@@ -3,7 +3,9 @@
  * number of args. A failure names the field path ("args.2: ...") for the 400 answer.
  */
 import { timingSafeEqual, createHash } from "node:crypto"
-import { Result, Schema, SchemaIssue } from "effect"
+import * as Result from "effect/Result"
+import * as Schema from "effect/Schema"
+import * as SchemaIssue from "effect/SchemaIssue"
 
 export const MAX_COMMAND_CHARS = 4096
 export const MAX_ARGS = 256

@@ -2,7 +2,7 @@
  * Every failure a request can meet, as tagged errors with typed fields. The HTTP status for each
  * is chosen in one place: src/http/errorResponse.ts.
  */
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 
 /** Malformed request the parser let through, or one we refuse on RFC 9110/9112 grounds. */
 export class BadRequest extends Schema.TaggedError<BadRequest>()("BadRequest", {

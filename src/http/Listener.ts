@@ -5,7 +5,10 @@
  * turns 503, the listener stops accepting, in-flight work gets `shutdown_grace`, the rest is
  * interrupted.
  */
-import { Context, Effect, FiberSet, Layer } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as FiberSet from "effect/FiberSet"
+import * as Layer from "effect/Layer"
 import { type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import type { Duplex } from "node:stream"
 import { AccessLog } from "../services/AccessLog.ts"

@@ -5,7 +5,12 @@
  *
  *   validate → control → maxForwards → route → upstream → (response written natively) → accessLog
  */
-import { Cause, Clock, Context, Effect, Exit, Layer } from "effect"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { randomBytes } from "node:crypto"
 import type { RequestError } from "../domain/errors.ts"

@@ -3,7 +3,7 @@
  * `Authorization: Bearer <token>` compared in constant time (else 401 + WWW-Authenticate: Bearer);
  * without a token, loopback clients only (else 403). Shared by every /admin/* endpoint.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { createHash, timingSafeEqual } from "node:crypto"
 import { Forbidden, Unauthorized } from "../domain/errors.ts"
 import { ipRanges } from "../domain/ipRanges.ts"

@@ -3,7 +3,7 @@
  *   DELETE /admin/cache?pattern=*.example.com   → {"removed": n}   (glob over host, or host + path)
  *   GET    /admin/cache/stats                    → entries, bytes, hits, misses, hit ratio, evictions, ...
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { Cache } from "../services/Cache.ts"
 import type { ControlAnswer } from "./controlEndpoints.ts"
 

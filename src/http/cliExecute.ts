@@ -7,7 +7,9 @@
  * request's scope. Streaming: process output Stream → NDJSON lines → res.write, waiting for 'drain'
  * when write() says so, so a slow reader slows the process (its pipe fills), not our memory.
  */
-import { Effect, type Scope, Stream } from "effect"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { bearerMatches, isLoopback, parseCliRequest, tokenDigest } from "../domain/cliRequest.ts"
 import { encodeWhole, exitLine, type ExitInfo, makeEventEncoder, startLine } from "../domain/cliEvents.ts"

@@ -5,7 +5,10 @@
  * side reaches the other while the reverse direction keeps flowing. The tunnel is torn down when both
  * directions are done, on error, on idle timeout, or on interruption (client gone, shutdown).
  */
-import { Cause, Clock, Effect, Exit } from "effect"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import type { IncomingMessage } from "node:http"
 import { connect as netConnect, type Socket } from "node:net"
 import type { Duplex } from "node:stream"

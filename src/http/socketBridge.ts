@@ -11,7 +11,10 @@
  * wait, and the sink writes every chunk that is queued at once (`Stream.runForEachArray`),
  * resuming the source when the destination has taken them (`write()` true, or 'drain').
  */
-import { Cause, Effect, Queue, Stream } from "effect"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Queue from "effect/Queue"
+import * as Stream from "effect/Stream"
 import type { Socket } from "node:net"
 import type { Duplex } from "node:stream"
 import { UpstreamError } from "../domain/errors.ts"

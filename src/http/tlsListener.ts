@@ -3,7 +3,7 @@
  * (1.3 negotiated whenever the client offers it), strong ciphers only; SIGHUP re-reads cert and key and
  * swaps them in with setSecureContext (new handshakes use the new certificate, live connections stay).
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { createServer, type Server, type ServerOptions } from "node:http"
 import { createServer as createHttpsServer } from "node:https"
 import type { SecureContextOptions } from "node:tls"

@@ -5,7 +5,10 @@
  * (socketBridge.ts), otherwise the client gets 502. Everything else about Upgrade is hop-by-hop and
  * stripped on normal requests.
  */
-import { Cause, Clock, Effect, Exit } from "effect"
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import type { IncomingMessage } from "node:http"
 import type { Duplex } from "node:stream"
 import type { RequestError } from "../domain/errors.ts"

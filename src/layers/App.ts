@@ -1,5 +1,5 @@
 /** Composition only: which implementation backs which service. */
-import { Layer } from "effect"
+import * as Layer from "effect/Layer"
 import { Listener } from "../http/Listener.ts"
 import { RequestPipeline } from "../http/RequestPipeline.ts"
 import { AccessLog } from "../services/AccessLog.ts"

@@ -3,7 +3,12 @@
  * several instances) plus what is per instance: hit/miss counters and request coalescing (one
  * upstream request per key at a time; followers wait for the leader's stored result).
  */
-import { Clock, Context, Deferred, Effect, Exit, Layer } from "effect"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
 import { hostMatcher, keyMatcher } from "../domain/cache/cacheKey.ts"
 import { retentionMs } from "../domain/cache/reuse.ts"
 import type { StoredResponse } from "../domain/cache/StoredResponse.ts"

@@ -9,8 +9,14 @@
  * `effect/process` ChildProcessSpawner does process groups too, but reports a death by signal only as
  * an error message; the exit event needs the signal name, so node:child_process is wrapped here.
  */
-import { NodeStream } from "@effect/platform-node"
-import { Clock, Context, Deferred, Effect, Layer, type Scope, Stream } from "effect"
+import * as NodeStream from "@effect/platform-node/NodeStream"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process"
 import { realpathSync, statSync } from "node:fs"
 import { resolve as resolvePath } from "node:path"

@@ -11,7 +11,9 @@
  * `normalizedAcceptEncoding` (the coding this service would pick), so there is at most one stored
  * representation per coding, whatever Accept-Encoding lists clients send.
  */
-import { Context, Effect, Layer } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import type { Transform } from "node:stream"
 import * as zlib from "node:zlib"

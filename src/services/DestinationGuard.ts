@@ -6,7 +6,9 @@
  * listeners (always, a request loop); `security.allow_private_destinations` lets CIDRs through.
  * Reverse-proxy backends come from config and are trusted: they never pass through here.
  */
-import { Context, Effect, Layer } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { lookup } from "node:dns/promises"
 import { isIP } from "node:net"
 import { networkInterfaces } from "node:os"

@@ -7,7 +7,11 @@
  *   responseGuard       a ResponseSink wrapper for the response head and the streamed body
  * A reload that fails (unreadable or invalid file) is logged and the rules in force stay.
  */
-import { Context, Effect, Layer, Stream, SubscriptionRef } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Stream from "effect/Stream"
+import * as SubscriptionRef from "effect/SubscriptionRef"
 import type { FilterRules } from "../domain/config/security.ts"
 import type { Blocked, ConfigError } from "../domain/errors.ts"
 import { normaliseHost } from "../domain/hostName.ts"

@@ -24,7 +24,9 @@ import {
   MeterProvider,
   type MetricProducer
 } from "@opentelemetry/sdk-metrics"
-import { Context, Effect, Layer } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import type { RequestError } from "../domain/errors.ts"
 import {

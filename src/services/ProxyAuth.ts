@@ -5,7 +5,9 @@
  * slow hash runs once per credential, not per request; a wrong one is remembered too, so repeating it
  * costs nothing. The header is hop-by-hop: it is never forwarded (hopHeaders.ts).
  */
-import { Context, Effect, Layer } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { createHash } from "node:crypto"
 import type { ProxyAuthSettings } from "../domain/config/identity.ts"
 import { ProxyAuthRequired } from "../domain/errors.ts"

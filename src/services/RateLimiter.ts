@@ -7,9 +7,12 @@
  *   Gatehouse instance sharing the Redis enforces one budget per client. Redis unreachable → the
  *   configured `on_backend_error` (allow | deny), a warning, a readiness detail; recovers by itself.
  */
-import { Clock, Context, Effect, Layer } from "effect"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { createHash } from "node:crypto"
-import { createClient } from "redis"
+import type * as Redis from "redis"
 import type { RateLimitingSettings } from "../domain/config/rateLimiting.ts"
 import { RateLimited, RateLimiterUnavailable } from "../domain/errors.ts"
 import { clientBehindProxies, ipRanges } from "../domain/ipRanges.ts"
@@ -65,8 +68,10 @@ export class RateLimiter extends Context.Service<RateLimiter, {
       const context = yield* Effect.context<never>()
       const runLog = Effect.runForkWith(context)
       const policy = policyOf(settings)
+      // node-redis is loaded only when a Redis backend is configured (it is ~5 MB of heap otherwise kept alive)
+      const redis = yield* Effect.promise(() => import("redis"))
       const backend = yield* Effect.acquireRelease(
-        Effect.sync(() => redisBackend(settings, policy, (problem, transition) => {
+        Effect.sync(() => redisBackend(redis, settings, policy, (problem, transition) => {
           lifecycle.reportDetail("rate_limit_backend", problem)
           if (transition) runLog(
             problem === undefined
@@ -181,7 +186,7 @@ return {allowed, tostring(tokens)}
 const SCRIPT_SHA = createHash("sha1").update(SCRIPT).digest("hex")
 
 /** node-redis client with fast failure: no offline queue, a per-command timeout, endless reconnects. */
-const redisBackend = (settings: RateLimitingSettings, policy: BucketPolicy, report: (problem: string | undefined, transition: boolean) => void) => {
+const redisBackend = (redis: typeof Redis, settings: RateLimitingSettings, policy: BucketPolicy, report: (problem: string | undefined, transition: boolean) => void) => {
   let down: string | undefined
   const setDown = (problem: string | undefined) => {
     if (problem === down) return
@@ -189,7 +194,7 @@ const redisBackend = (settings: RateLimitingSettings, policy: BucketPolicy, repo
     down = problem
     report(problem, transition)
   }
-  const client = createClient({
+  const client = redis.createClient({
     url: settings.redis_url,
     disableOfflineQueue: true,
     socket: {

@@ -1,4 +1,6 @@
-import { Context, Effect, Layer } from "effect"
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import { NoRoute } from "../domain/errors.ts"
 import { type Backend, compileRoutes, matchRoute } from "../domain/routeTable.ts"
 import { Config } from "./Config.ts"

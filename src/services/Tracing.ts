@@ -13,13 +13,12 @@
  * `traceparent`; a `compress` child of it while a body is compressed; `tracing.phase(name, ...)`
  * for other phases (filter, rateLimit, cacheLookup).
  */
-import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
-import * as OtelTracer from "@effect/opentelemetry/OtelTracer"
-import * as OtelResource from "@effect/opentelemetry/Resource"
+import type * as OtelTracerModule from "@effect/opentelemetry/OtelTracer"
 import * as Otel from "@opentelemetry/api"
-import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http"
-import { AlwaysOnSampler, BatchSpanProcessor, ParentBasedSampler } from "@opentelemetry/sdk-trace-base"
-import { Context, Data, Effect, Layer } from "effect"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import type { IncomingMessage } from "node:http"
 import { methodLabel } from "../domain/metricLabels.ts"
 import type { RequestContext } from "../domain/RequestContext.ts"
@@ -109,7 +108,7 @@ const clientAttributes = (t: UpstreamTarget): Record<string, unknown> => {
   }
 }
 
-const makeEnabled = (sampleRatio: number) => Effect.gen(function*() {
+const makeEnabled = (OtelTracer: typeof OtelTracerModule, sampleRatio: number) => Effect.gen(function*() {
   const tracer = yield* OtelTracer.OtelTracer
   const service: TracingService = {
     enabled: true,
@@ -176,19 +175,33 @@ const makeEnabled = (sampleRatio: number) => Effect.gen(function*() {
   return service
 })
 
-/** The OpenTelemetry tracer provider (OTLP/HTTP exporter, batch processor, sampler) as Effect's Tracer. */
-const otelLayer = (cfg: { otlp_endpoint: string; sample_ratio: number; service_name: string }) =>
-  OtelTracer.layer.pipe(
-    Layer.provide(NodeSdk.layerTracerProvider(
-      new BatchSpanProcessor(new OTLPTraceExporter({ url: cfg.otlp_endpoint })),
-      {
-        // the ratio is applied per request at the head (TracingService.request); spans are only made for sampled requests
-        sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }),
-        shutdownTimeout: 5000
-      }
-    )),
-    Layer.provide(OtelResource.layer({ serviceName: cfg.service_name }))
-  )
+/**
+ * The OpenTelemetry tracer provider (OTLP/HTTP exporter, batch processor, sampler) as Effect's Tracer.
+ * The SDK modules are loaded only when tracing is on.
+ */
+const enabledLayer = (cfg: { otlp_endpoint: string; sample_ratio: number; service_name: string }) =>
+  Layer.unwrap(Effect.promise(async () => {
+    const [NodeSdk, OtelTracer, OtelResource, { OTLPTraceExporter }, { AlwaysOnSampler, BatchSpanProcessor, ParentBasedSampler }] =
+      await Promise.all([
+        import("@effect/opentelemetry/NodeSdk"),
+        import("@effect/opentelemetry/OtelTracer"),
+        import("@effect/opentelemetry/Resource"),
+        import("@opentelemetry/exporter-trace-otlp-http"),
+        import("@opentelemetry/sdk-trace-base")
+      ])
+    const otel = OtelTracer.layer.pipe(
+      Layer.provide(NodeSdk.layerTracerProvider(
+        new BatchSpanProcessor(new OTLPTraceExporter({ url: cfg.otlp_endpoint })),
+        {
+          // the ratio is applied per request at the head (TracingService.request); spans are only made for sampled requests
+          sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }),
+          shutdownTimeout: 5000
+        }
+      )),
+      Layer.provide(OtelResource.layer({ serviceName: cfg.service_name }))
+    )
+    return Layer.effect(Tracing, makeEnabled(OtelTracer, cfg.sample_ratio)).pipe(Layer.provideMerge(otel))
+  }))
 
 export class Tracing extends Context.Service<Tracing, TracingService>()("gatehouse/Tracing") {
   /**
@@ -199,7 +212,7 @@ export class Tracing extends Context.Service<Tracing, TracingService>()("gatehou
     Effect.gen(function*() {
       const { tracing } = yield* Config
       if (!tracing.enabled) return Layer.succeed(Tracing, disabled)
-      return Layer.effect(Tracing, makeEnabled(tracing.sample_ratio)).pipe(Layer.provideMerge(otelLayer(tracing)))
+      return enabledLayer(tracing)
     })
   )
 

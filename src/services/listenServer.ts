@@ -1,5 +1,5 @@
 /** Binds a node server; a port that cannot be had is a ConfigError naming the config key. */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { Server } from "node:net"
 import { ConfigError } from "../domain/errors.ts"
 

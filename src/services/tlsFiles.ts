@@ -3,7 +3,7 @@
  * read, is not PEM, or a key that does not match its certificate stops start-up (and --check-config)
  * with a ConfigError naming the key, never a stack trace.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { X509Certificate } from "node:crypto"
 import { readFileSync } from "node:fs"
 import { createSecureContext, rootCertificates, type SecureContextOptions } from "node:tls"

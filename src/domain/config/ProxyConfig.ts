@@ -1,4 +1,4 @@
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import { CacheSection } from "./cache.ts"
 import { CliSection } from "./cli.ts"
 import { CompressionSection } from "./compression.ts"

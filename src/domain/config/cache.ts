@@ -1,4 +1,4 @@
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import { DurationMs, SizeBytes } from "./units.ts"
 import { withDefault } from "./withDefault.ts"
 

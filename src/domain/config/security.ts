@@ -1,4 +1,4 @@
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import { parseCidr } from "../cidr.ts"
 import { parseDomainPattern } from "../domainMatcher.ts"
 import { SizeBytes } from "./units.ts"

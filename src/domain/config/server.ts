@@ -1,4 +1,4 @@
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import { ListenerTls } from "./tls.ts"
 import { DurationMs, SizeBytes } from "./units.ts"
 

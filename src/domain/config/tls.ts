@@ -1,4 +1,4 @@
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import { withDefault } from "./withDefault.ts"
 
 /** Strong suites only: TLS 1.3 AEADs, then TLS 1.2 ECDHE + AEAD (forward secrecy). */

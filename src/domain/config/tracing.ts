@@ -1,4 +1,4 @@
-import { Schema } from "effect"
+import * as Schema from "effect/Schema"
 import { withDefault } from "./withDefault.ts"
 
 /** The `tracing:` section: OpenTelemetry spans exported over OTLP/HTTP (JSON) to Jaeger or any collector. */

@@ -5,7 +5,7 @@
  * (§4.3.1), and `complete`, run over the upstream exchange to store, release coalesced followers,
  * serve stale on error (RFC 5861) or invalidate after an unsafe method (§4.4).
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { primaryKey } from "../../domain/cache/cacheKey.ts"
 import { type Directives, requestDirectives } from "../../domain/cache/cacheControl.ts"

@@ -3,7 +3,7 @@
  * once and the request is sent to the checked address; Host (and so TLS SNI and certificate checks)
  * keeps the name the client asked for. Reverse-proxy backends come from config and skip this.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { Forbidden, UpstreamError } from "../../domain/errors.ts"
 import type { DestinationGuard } from "../../services/DestinationGuard.ts"
 import type { Routed } from "./route.ts"

@@ -4,7 +4,7 @@
  * upstream phase wraps around its ResponseSink. After the exchange, a refusal recorded by the
  * guard becomes the request's failure (403, or a cut connection once the head was sent).
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { IncomingMessage } from "node:http"
 import { Blocked, UpstreamError } from "../../domain/errors.ts"
 import type { RequestContext } from "../../domain/RequestContext.ts"

@@ -2,7 +2,7 @@
  * Phase: route. Origin-form → the Router (reverse proxy); absolute-form → the URI's own origin
  * (forward proxy), except when it names this listener, which is served like origin-form.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { NoRoute } from "../../domain/errors.ts"
 import type { Backend } from "../../domain/routeTable.ts"
 import type { Router } from "../../services/Router.ts"

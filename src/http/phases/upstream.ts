@@ -2,7 +2,7 @@
  * Phase: upstream. Builds the upstream request (hop-by-hop cleaned, forwarding headers added),
  * bridges the bodies natively (client → undici, undici → client) and counts the bytes.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { ClientAborted, PayloadTooLarge, type UpstreamError } from "../../domain/errors.ts"
 import { downstreamResponseHeaders, type HeaderMap, upstreamRequestHeaders } from "../../domain/hopHeaders.ts"

@@ -2,7 +2,7 @@
  * Phase 1, validate: what llhttp let through but a proxy must still refuse (RFC 9112 §3.2 one Host,
  * §6.1 Transfer-Encoding in HTTP/1.0), the URL and body limits, and the request-target form.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import type { IncomingMessage } from "node:http"
 import type { ServerSection } from "../../domain/config/server.ts"
 import { BadRequest, PayloadTooLarge, UriTooLong } from "../../domain/errors.ts"

@@ -1,5 +1,5 @@
 /** Where stored responses live: the small storage interface the Cache service runs over (memory or Redis). */
-import type { Effect } from "effect"
+import type * as Effect from "effect/Effect"
 import type { StoredResponse } from "../../domain/cache/StoredResponse.ts"
 
 export interface Found {

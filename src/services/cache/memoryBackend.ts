@@ -2,7 +2,7 @@
  * In-process backend: one Map in least-recently-used order (a hit moves the entry to the end), bounded
  * by bytes (`cache.max_memory`); the oldest entries are evicted first.
  */
-import { Effect } from "effect"
+import * as Effect from "effect/Effect"
 import { splitKey } from "../../domain/cache/cacheKey.ts"
 import type { StoredResponse } from "../../domain/cache/StoredResponse.ts"
 import { type CacheBackend, type Found, MISS } from "./CacheBackend.ts"

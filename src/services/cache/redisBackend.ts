@@ -5,20 +5,20 @@
  * `<prefix>hosts` the hosts, for pattern invalidation. Redis down or slow → every call answers
  * "unavailable" within `timeoutMs` and the proxy passes requests through uncached.
  */
-import { Effect } from "effect"
-import { createClient, RESP_TYPES } from "redis"
+import * as Effect from "effect/Effect"
+import type * as Redis from "redis"
 import { splitKey } from "../../domain/cache/cacheKey.ts"
 import { decodeStored, encodeStored } from "../../domain/cache/StoredResponse.ts"
 import { type CacheBackend, type Found, MISS, UNAVAILABLE } from "./CacheBackend.ts"
 
 const VARY_FIELD = "~vary"
 
-const connect = (url: string) =>
-  createClient({
+const connect = (redis: typeof Redis, url: string) =>
+  redis.createClient({
     url,
     disableOfflineQueue: true,
     socket: { connectTimeout: 1000, reconnectStrategy: (retries: number) => Math.min(50 * 2 ** retries, 2000) }
-  }).withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer })
+  }).withTypeMapping({ [redis.RESP_TYPES.BLOB_STRING]: Buffer })
 
 type Client = ReturnType<typeof connect>
 
@@ -34,9 +34,11 @@ export interface RedisBackendOptions {
 /** Connects (waiting at most ~1 s; it keeps reconnecting in the background) and closes on scope exit. */
 export const makeRedisBackend = (o: RedisBackendOptions) =>
   Effect.gen(function*() {
+    // node-redis is loaded only when the Redis backend is configured
+    const redis = yield* Effect.promise(() => import("redis"))
     const client = yield* Effect.acquireRelease(
       Effect.sync(() => {
-        const c = connect(o.url)
+        const c = connect(redis, o.url)
         // reconnects on its own; state is read through isReady and reported for readiness
         c.on("error", (e: Error) => o.onState(`redis unreachable: ${e.message || "connection error"}`))
         c.on("ready", () => o.onState(undefined))

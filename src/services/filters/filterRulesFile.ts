@@ -4,7 +4,8 @@
  * merged over them key by key (objects merge, lists and scalars from the file replace). The file
  * has the same shape, either at its top level or under `security:`.
  */
-import { Effect, Schema } from "effect"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
 import { existsSync } from "node:fs"
 import { isAbsolute, join } from "node:path"
 import { FilterRules, type SecuritySection } from "../../domain/config/security.ts"
