@@ -196,9 +196,11 @@ export class Upstream extends Context.Service<Upstream, {
         upgrade,
         poolStats,
         forward: (request, sink) =>
+          // RFC 9110 §9.2.2: one more attempt, for idempotent requests without a body, on a
+          // connect/reset failure before any response byte (a catch, cheaper than a Schedule per request)
           request.retryable
             ? attempt(request, sink).pipe(
-              Effect.retry({ times: 1, while: (e) => !e.responseStarted && isRetryableFailure(e.reason) })
+              Effect.catchIf((e) => !e.responseStarted && isRetryableFailure(e.reason), () => attempt(request, sink))
             )
             : attempt(request, sink)
       })
