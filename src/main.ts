@@ -1,4 +1,5 @@
 /** Composes the app layer from the command line and environment and launches it. */
+import "./v8Flags.ts"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
