@@ -6,6 +6,9 @@
  */
 import { domainToASCII } from "node:url"
 
+/** A dotted-quad IPv4 address already in canonical form (no leading zeros, each part ≤ 255). */
+const CANONICAL_IPV4 = /^(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)$/
+
 /** Plain lowercase LDH names whose last label starts with a letter (so cannot be an IPv4 number form). */
 const PLAIN = /^[a-z0-9-]+(?:\.[a-z0-9-]+)*\.*$/
 
@@ -48,6 +51,7 @@ export const normaliseHost = (raw: string): string | undefined => {
     const h = stripDots(lower)
     if (h !== "" && lastLabelStartsWithLetter(h)) return h
   }
+  if (CANONICAL_IPV4.test(lower)) return lower
   if (lower.charCodeAt(0) === 91 /* [ */) return lower.endsWith("]") ? normaliseIpv6(lower.slice(1, -1)) : undefined
   if (lower.includes(":")) return normaliseIpv6(lower)
   const ascii = domainToASCII(lower)

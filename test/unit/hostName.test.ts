@@ -18,6 +18,11 @@ describe("normaliseHost (one spelling per host, so rules cannot be bypassed)", (
     assert.strictEqual(normaliseHost("127.0.0.1"), "127.0.0.1")
     assert.strictEqual(normaliseHost("0x7f.1"), "127.0.0.1")
     assert.strictEqual(normaliseHost("2130706433"), "127.0.0.1")
+    // leading zeros are octal, out-of-range parts are no address: neither takes the dotted-quad fast path
+    assert.strictEqual(normaliseHost("127.0.0.010"), "127.0.0.8")
+    assert.strictEqual(normaliseHost("0177.0.0.1"), "127.0.0.1")
+    assert.strictEqual(normaliseHost("255.255.255.255"), "255.255.255.255")
+    assert.strictEqual(normaliseHost("256.1.1.1"), undefined)
   })
   it("IPv6 literals with or without brackets → compressed lowercase; IPv4-mapped → IPv4", () => {
     assert.strictEqual(normaliseHost("[::1]"), "::1")
