@@ -79,10 +79,13 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
       const compress = compression.enabled
         ? (req: IncomingMessage, res: ServerResponse, link: UpstreamLink) => compression.begin(req, res, link.span)
         : () => undefined
+      const clock = yield* Clock.Clock
       const timeUpstream = metrics.enabled
         ? <A, E, R>(ctx: RequestContext, effect: Effect.Effect<A, E, R>) =>
-          Effect.flatMap(Clock.currentTimeNanos, (t0) =>
-            Effect.ensuring(effect, Effect.map(Clock.currentTimeNanos, (t1) => { ctx.upstreamNs = t1 - t0 })))
+          Effect.suspend(() => {
+            const t0 = clock.currentTimeNanosUnsafe()
+            return Effect.onExit(effect, () => Effect.sync(() => { ctx.upstreamNs = clock.currentTimeNanosUnsafe() - t0 }))
+          })
         : <A, E, R>(_ctx: RequestContext, effect: Effect.Effect<A, E, R>) => effect
       const filter = yield* Filter
       const proxyAuth = yield* ProxyAuth
@@ -96,7 +99,6 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
       metrics.observeCliRunning(() => Effect.runSync(cliRunner.stats).running)
       const cache = yield* Cache
       metrics.observeCache(() => Effect.runPromise(cache.stats))
-      const clock = yield* Clock.Clock
       const cacheAdmin = makeCacheAdmin(cache)
       const cacheLookup = makeCacheLookup({
         cache,
@@ -198,52 +200,60 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
         ctx.bytesOut = result.bytes
       })
 
-      const finish = (ctx: RequestContext, res: ServerResponse, exit: Exit.Exit<void, RequestError>) =>
-        Effect.gen(function*() {
-          if (Exit.isFailure(exit)) {
-            const error = Cause.findErrorOption(exit.cause)
-            if (error._tag === "Some") {
-              const e = error.value
-              ctx.outcome = e._tag === "UpstreamError" ? `upstream_${e.reason}` : e._tag
-              metrics.refused(e)
-              if (e._tag === "ClientAborted") {
-                res.destroy()
-                ctx.status = 499
-              } else writeProblem(res, problemFor(e), ctx)
-            } else if (Cause.hasInterruptsOnly(exit.cause)) {
-              ctx.outcome = "client_abort"
-              ctx.status = ctx.status || 499
-            } else {
-              ctx.outcome = "defect"
-              yield* Effect.logError("request defect", Cause.pretty(exit.cause))
-              writeProblem(res, { status: 500, error: "internal", detail: "internal error" }, ctx)
-            }
-          }
-          const end = yield* Clock.currentTimeNanos
-          metrics.request(ctx, end - ctx.startNs)
-          if (ctx.cli !== undefined && ctx.cli.pid > 0) metrics.cliFinished(cliOutcome(ctx.cli))
-          yield* accessLog.write({
-            request_id: ctx.id,
-            client_ip: ctx.clientIp,
-            method: ctx.method,
-            url: ctx.url,
-            status: ctx.status,
-            bytes_in: ctx.bytesIn,
-            bytes_out: ctx.bytesOut,
-            duration_ms: Number(end - ctx.startNs) / 1e6,
-            upstream: ctx.upstream,
-            outcome: ctx.outcome,
-            kind: ctx.kind,
-            ...(ctx.cli === undefined ? {} : { cli: ctx.cli }),
-            trace_id: ctx.traceId === "" ? undefined : ctx.traceId
-          })
+      /** Metrics and the access-log line, for every outcome. */
+      const record = (ctx: RequestContext): Effect.Effect<void> => {
+        const end = clock.currentTimeNanosUnsafe()
+        metrics.request(ctx, end - ctx.startNs)
+        if (ctx.cli !== undefined && ctx.cli.pid > 0) metrics.cliFinished(cliOutcome(ctx.cli))
+        return accessLog.write({
+          request_id: ctx.id,
+          client_ip: ctx.clientIp,
+          method: ctx.method,
+          url: ctx.url,
+          status: ctx.status,
+          bytes_in: ctx.bytesIn,
+          bytes_out: ctx.bytesOut,
+          duration_ms: Number(end - ctx.startNs) / 1e6,
+          upstream: ctx.upstream,
+          outcome: ctx.outcome,
+          kind: ctx.kind,
+          ...(ctx.cli === undefined ? {} : { cli: ctx.cli }),
+          trace_id: ctx.traceId === "" ? undefined : ctx.traceId
         })
+      }
+
+      /** The one place a failure becomes an answer (errorResponse.ts), then `record`. */
+      const finish = (ctx: RequestContext, res: ServerResponse, exit: Exit.Exit<void, RequestError>): Effect.Effect<void> => {
+        if (Exit.isSuccess(exit)) return record(ctx)
+        const error = Cause.findErrorOption(exit.cause)
+        if (error._tag === "Some") {
+          const e = error.value
+          ctx.outcome = e._tag === "UpstreamError" ? `upstream_${e.reason}` : e._tag
+          metrics.refused(e)
+          if (e._tag === "ClientAborted") {
+            res.destroy()
+            ctx.status = 499
+          } else writeProblem(res, problemFor(e), ctx)
+          return record(ctx)
+        }
+        if (Cause.hasInterruptsOnly(exit.cause)) {
+          ctx.outcome = "client_abort"
+          ctx.status = ctx.status || 499
+          return record(ctx)
+        }
+        ctx.outcome = "defect"
+        return Effect.logError("request defect", Cause.pretty(exit.cause)).pipe(
+          Effect.andThen(Effect.sync(() => writeProblem(res, { status: 500, error: "internal", detail: "internal error" }, ctx))),
+          Effect.andThen(Effect.suspend(() => record(ctx)))
+        )
+      }
 
       return RequestPipeline.of({
         requestId,
         isSelf,
         handle: (req, res, expectContinue) =>
-          Effect.flatMap(Clock.currentTimeNanos, (start) => {
+          Effect.suspend(() => {
+            const start = clock.currentTimeNanosUnsafe()
             const rid = req.headers["x-request-id"]
             const ctx = newRequestContext(
               requestId(typeof rid === "string" ? rid : undefined),

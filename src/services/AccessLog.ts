@@ -44,9 +44,9 @@ export class AccessLog extends Context.Service<AccessLog, {
         const { logging } = yield* Config
         if (!logging.access_log || logging.level === "none") return AccessLog.of({ write: () => Effect.void })
         const format = logging.format === "json" ? jsonLine : textLine
+        const clock = yield* Clock.Clock
         return AccessLog.of({
-          write: (entry) =>
-            Effect.map(Clock.currentTimeMillis, (now) => sink(format(new Date(now).toISOString(), entry)))
+          write: (entry) => Effect.sync(() => sink(format(new Date(clock.currentTimeMillisUnsafe()).toISOString(), entry)))
         })
       })
     )
