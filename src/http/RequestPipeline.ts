@@ -16,7 +16,7 @@ import { randomBytes } from "node:crypto"
 import type { RequestError } from "../domain/errors.ts"
 import { newRequestContext, type RequestContext } from "../domain/RequestContext.ts"
 import { hostnameOf } from "../domain/requestTarget.ts"
-import { AccessLog } from "../services/AccessLog.ts"
+import { AccessLog, accessEntry } from "../services/AccessLog.ts"
 import { Config } from "../services/Config.ts"
 import { Lifecycle } from "../services/Lifecycle.ts"
 import { Compression } from "../services/Compression.ts"
@@ -205,21 +205,7 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
         const end = clock.currentTimeNanosUnsafe()
         metrics.request(ctx, end - ctx.startNs)
         if (ctx.cli !== undefined && ctx.cli.pid > 0) metrics.cliFinished(cliOutcome(ctx.cli))
-        return accessLog.write({
-          request_id: ctx.id,
-          client_ip: ctx.clientIp,
-          method: ctx.method,
-          url: ctx.url,
-          status: ctx.status,
-          bytes_in: ctx.bytesIn,
-          bytes_out: ctx.bytesOut,
-          duration_ms: Number(end - ctx.startNs) / 1e6,
-          upstream: ctx.upstream,
-          outcome: ctx.outcome,
-          kind: ctx.kind,
-          ...(ctx.cli === undefined ? {} : { cli: ctx.cli }),
-          trace_id: ctx.traceId === "" ? undefined : ctx.traceId
-        })
+        return accessLog.write(accessEntry(ctx, end - ctx.startNs))
       }
 
       /** The one place a failure becomes an answer (errorResponse.ts), then `record`. */

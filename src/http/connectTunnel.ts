@@ -16,7 +16,7 @@ import { BadRequest, Forbidden, UpstreamError, type RequestError } from "../doma
 import { newRequestContext } from "../domain/RequestContext.ts"
 import { parseAuthority } from "../domain/requestTarget.ts"
 import { classifyUpstreamError } from "../domain/upstreamFailure.ts"
-import type { AccessLog } from "../services/AccessLog.ts"
+import { type AccessLog, accessEntry } from "../services/AccessLog.ts"
 import { type Filter, filterRequest } from "../services/Filter.ts"
 import type { LoadedConfig } from "../services/Config.ts"
 import type { Lifecycle } from "../services/Lifecycle.ts"
@@ -128,19 +128,7 @@ export const connectTunnel = (deps: TunnelDeps, req: IncomingMessage, client: Du
         ctx.bytesIn ||= (client as Socket).bytesRead ?? 0
         ctx.bytesOut ||= (client as Socket).bytesWritten ?? 0
         deps.metrics.request(ctx, end - start)
-        yield* deps.accessLog.write({
-          request_id: ctx.id,
-          client_ip: ctx.clientIp,
-          method: "CONNECT",
-          url: target,
-          status: ctx.status,
-          bytes_in: ctx.bytesIn || ((client as Socket).bytesRead ?? 0),
-          bytes_out: ctx.bytesOut || ((client as Socket).bytesWritten ?? 0),
-          duration_ms: Number(end - start) / 1e6,
-          upstream: ctx.upstream,
-          outcome: ctx.outcome,
-          kind: "connect"
-        })
+        yield* deps.accessLog.write(accessEntry(ctx, end - start))
       })
     yield* Effect.scoped(open).pipe(Effect.onExit(report))
   }).pipe(Effect.catchCause(() => Effect.void))

@@ -14,7 +14,7 @@ import type { Duplex } from "node:stream"
 import type { RequestError } from "../domain/errors.ts"
 import { upstreamRequestHeaders } from "../domain/hopHeaders.ts"
 import { newRequestContext } from "../domain/RequestContext.ts"
-import type { AccessLog } from "../services/AccessLog.ts"
+import { type AccessLog, accessEntry } from "../services/AccessLog.ts"
 import type { LoadedConfig } from "../services/Config.ts"
 import type { DestinationGuard } from "../services/DestinationGuard.ts"
 import type { Filter } from "../services/Filter.ts"
@@ -116,19 +116,9 @@ export const upgradeTunnel = (deps: UpgradeDeps, req: IncomingMessage, client: D
         }
         if (idled) ctx.outcome = "idle_timeout"
         const end = yield* Clock.currentTimeNanos
-        yield* deps.accessLog.write({
-          request_id: ctx.id,
-          client_ip: ctx.clientIp,
-          method: ctx.method,
-          url: ctx.url,
-          status: ctx.status,
-          bytes_in: (client as { bytesRead?: number }).bytesRead ?? 0,
-          bytes_out: (client as { bytesWritten?: number }).bytesWritten ?? 0,
-          duration_ms: Number(end - start) / 1e6,
-          upstream: ctx.upstream,
-          outcome: ctx.outcome,
-          kind: "upgrade"
-        })
+        ctx.bytesIn = (client as { bytesRead?: number }).bytesRead ?? 0
+        ctx.bytesOut = (client as { bytesWritten?: number }).bytesWritten ?? 0
+        yield* deps.accessLog.write(accessEntry(ctx, end - start, "upgrade"))
       })
     yield* Effect.scoped(open).pipe(Effect.onExit(report))
   }).pipe(Effect.catchCause(() => Effect.void))

@@ -2,7 +2,7 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import type { CliAccess } from "../domain/RequestContext.ts"
+import type { CliAccess, RequestContext } from "../domain/RequestContext.ts"
 import { Config } from "./Config.ts"
 
 /** One line per request or tunnel, written when the request's fiber exits, whatever the outcome. */
@@ -25,6 +25,23 @@ export interface AccessEntry {
   /** The request's trace id when tracing is on (W3C, 32 hex digits). */
   readonly trace_id?: string | undefined
 }
+
+/** The access-log line of a finished request or tunnel, from its context (`kind` may name the path, e.g. "upgrade"). */
+export const accessEntry = (ctx: RequestContext, durationNs: bigint, kind: string = ctx.kind): AccessEntry => ({
+  request_id: ctx.id,
+  client_ip: ctx.clientIp,
+  method: ctx.method,
+  url: ctx.url,
+  status: ctx.status,
+  bytes_in: ctx.bytesIn,
+  bytes_out: ctx.bytesOut,
+  duration_ms: Number(durationNs) / 1e6,
+  upstream: ctx.upstream,
+  outcome: ctx.outcome,
+  kind,
+  ...(ctx.cli === undefined ? {} : { cli: ctx.cli }),
+  trace_id: ctx.traceId === "" ? undefined : ctx.traceId
+})
 
 const textLine = (time: string, e: AccessEntry): string =>
   `${time} ${e.client_ip} "${e.method} ${e.url}" ${e.status} in=${e.bytes_in} out=${e.bytes_out} ` +
