@@ -5,7 +5,6 @@
  * side reaches the other while the reverse direction keeps flowing. The tunnel is torn down when both
  * directions are done, on error, on idle timeout, or on interruption (client gone, shutdown).
  */
-import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -23,7 +22,7 @@ import type { Lifecycle } from "../services/Lifecycle.ts"
 import type { DestinationGuard } from "../services/DestinationGuard.ts"
 import type { ProxyAuth } from "../services/ProxyAuth.ts"
 import type { RateLimiter } from "../services/RateLimiter.ts"
-import { problemBytes, problemFor } from "./errorResponse.ts"
+import { settleTunnel } from "./tunnelExit.ts"
 import type { MetricsHooks } from "../services/Metrics.ts"
 import { bridgeSockets } from "./socketBridge.ts"
 
@@ -109,21 +108,8 @@ export const connectTunnel = (deps: TunnelDeps, req: IncomingMessage, client: Du
 
     const report = (exit: Exit.Exit<void, RequestError>) =>
       Effect.gen(function*() {
-        if (Exit.isFailure(exit)) {
-          const found = Cause.findErrorOption(exit.cause)
-          if (found._tag === "Some") {
-            const e = found.value
-            ctx.outcome = e._tag === "UpstreamError" ? `upstream_${e.reason}` : e._tag
-            deps.metrics.refused(e)
-            if (!established) {
-              const p = problemFor(e)
-              ctx.status = p.status
-              if (client.writable) client.end(problemBytes(p))
-            }
-          } else ctx.outcome = Cause.hasInterruptsOnly(exit.cause) ? "interrupted" : "defect"
-          if (established || !client.writable) client.destroy()
-        }
-        if (idled) ctx.outcome = "idle_timeout"
+        const error = settleTunnel(exit, ctx, client, established, idled)
+        if (error !== undefined) deps.metrics.refused(error)
         const end = yield* Clock.currentTimeNanos
         ctx.bytesIn ||= (client as Socket).bytesRead ?? 0
         ctx.bytesOut ||= (client as Socket).bytesWritten ?? 0

@@ -5,7 +5,6 @@
  * (socketBridge.ts), otherwise the client gets 502. Everything else about Upgrade is hop-by-hop and
  * stripped on normal requests.
  */
-import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -22,7 +21,7 @@ import type { ProxyAuth } from "../services/ProxyAuth.ts"
 import type { RateLimiter } from "../services/RateLimiter.ts"
 import type { Router } from "../services/Router.ts"
 import type { Upstream } from "../services/Upstream.ts"
-import { problemBytes, problemFor } from "./errorResponse.ts"
+import { settleTunnel } from "./tunnelExit.ts"
 import { pinDestination } from "./phases/destination.ts"
 import { filterPhase } from "./phases/filter.ts"
 import { route, type SelfCheck } from "./phases/route.ts"
@@ -101,20 +100,7 @@ export const upgradeTunnel = (deps: UpgradeDeps, req: IncomingMessage, client: D
     })
     const report = (exit: Exit.Exit<void, RequestError>) =>
       Effect.gen(function*() {
-        if (Exit.isFailure(exit)) {
-          const found = Cause.findErrorOption(exit.cause)
-          if (found._tag === "Some") {
-            const e = found.value
-            ctx.outcome = e._tag === "UpstreamError" ? `upstream_${e.reason}` : e._tag
-            if (!switched) {
-              const p = problemFor(e)
-              ctx.status = p.status
-              if (client.writable) client.end(problemBytes(p))
-            }
-          } else ctx.outcome = Cause.hasInterruptsOnly(exit.cause) ? "interrupted" : "defect"
-          if (switched || !client.writable) client.destroy()
-        }
-        if (idled) ctx.outcome = "idle_timeout"
+        settleTunnel(exit, ctx, client, switched, idled)
         const end = yield* Clock.currentTimeNanos
         ctx.bytesIn = (client as { bytesRead?: number }).bytesRead ?? 0
         ctx.bytesOut = (client as { bytesWritten?: number }).bytesWritten ?? 0
