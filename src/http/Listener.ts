@@ -1,7 +1,7 @@
 /**
- * The listener: one node:http server whose events are bridged into Effect. Each request and each
- * CONNECT tunnel runs as a fiber in a FiberSet built once with the layer's services; the client
- * going away interrupts its fiber. Closing the layer's scope is the graceful shutdown: readiness
+ * The listener: one node:http server whose events are bridged into Effect. Each request goes to
+ * RequestPipeline.handle (which tracks it until its end); each CONNECT and Upgrade tunnel runs as
+ * a fiber in a FiberSet built once with the layer's services; the client going away interrupts it. Closing the layer's scope is the graceful shutdown: readiness
  * turns 503, the listener stops accepting, in-flight work gets `shutdown_grace`, the rest is
  * interrupted.
  */
@@ -59,14 +59,8 @@ export const makeListener = Effect.gen(function*() {
   })
   server.timeout = Math.max(cfg.timeouts.read, cfg.timeouts.write)
 
-  const onRequest = (expectContinue: boolean) => (req: IncomingMessage, res: ServerResponse) => {
-    const fiber = run(pipeline.handle(req, res, expectContinue))
-    res.once("close", () => {
-      if (!res.writableFinished) fiber.interruptUnsafe()
-    })
-  }
-  server.on("request", onRequest(false))
-  server.on("checkContinue", onRequest(true))
+  server.on("request", (req: IncomingMessage, res: ServerResponse) => pipeline.handle(req, res, false))
+  server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => pipeline.handle(req, res, true))
   server.on("checkExpectation", (_req: IncomingMessage, res: ServerResponse) => {
     const body = JSON.stringify({ error: "expectation_failed", detail: "only 100-continue is supported" }) + "\n"
     res.writeHead(417, { "content-type": "application/json", "content-length": Buffer.byteLength(body), connection: "close" })
@@ -154,11 +148,11 @@ export const makeListener = Effect.gen(function*() {
   yield* Effect.addFinalizer(() =>
     Effect.gen(function*() {
       yield* lifecycle.beginDrain
-      const inFlight = yield* FiberSet.size(fibers)
+      const inFlight = (yield* FiberSet.size(fibers)) + pipeline.inFlight()
       yield* Effect.logInfo("gatehouse draining").pipe(Effect.annotateLogs({ in_flight: inFlight, grace_ms: cfg.timeouts.shutdown_grace }))
       server.close()
       server.closeIdleConnections()
-      const drained = yield* FiberSet.awaitEmpty(fibers).pipe(Effect.timeoutOption(cfg.timeouts.shutdown_grace))
+      const drained = yield* Effect.andThen(pipeline.idle, FiberSet.awaitEmpty(fibers)).pipe(Effect.timeoutOption(cfg.timeouts.shutdown_grace))
       server.closeAllConnections()
       yield* Effect.logInfo("gatehouse stopped").pipe(Effect.annotateLogs({ drained: drained._tag === "Some" }))
     })

@@ -1,9 +1,12 @@
 /**
  * The request pipeline: named phases in a fixed order, each continuing or answering early,
  * with every typed failure mapped to a status in one place (errorResponse.ts) and one access-log
- * line written on exit, whatever happened (success, early answer, failure, interruption).
+ * line written at the end, whatever happened (success, early answer, failure, interruption).
  *
- *   validate → control → maxForwards → route → upstream → (response written natively) → accessLog
+ *   decide:   acl → validate → control → maxForwards → filter → rateLimit → auth → cacheLookup
+ *             → route → destination          (one Effect; synchronous unless a phase waits)
+ *   exchange: upstream → (response written natively)   (native relay, or an Effect with after-steps)
+ *   finish:   error → status, metrics, access log       (exactly once)
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
@@ -24,16 +27,16 @@ import { Metrics } from "../services/Metrics.ts"
 import { Tracing, type UpstreamLink } from "../services/Tracing.ts"
 import { Filter } from "../services/Filter.ts"
 import { Router } from "../services/Router.ts"
-import { type ResponseSink, Upstream } from "../services/Upstream.ts"
+import { type ForwardResult, type ResponseSink, Upstream } from "../services/Upstream.ts"
 import { CliRunner } from "../services/CliRunner.ts"
 import { isCliPath, makeCliExecute } from "./cliExecute.ts"
 import { composeSinks } from "./composeSinks.ts"
 import { controlAnswer, writeControl } from "./controlEndpoints.ts"
 import { isMetricsRequest, mainPortMetrics } from "./metricsEndpoint.ts"
 import { problemFor, writeProblem } from "./errorResponse.ts"
-import { filterPhase, withVerdict } from "./phases/filter.ts"
+import { filterPhase, logRefusal, refusalFor, withVerdict } from "./phases/filter.ts"
 import { answerAsFinalRecipient, maxForwards } from "./phases/maxForwards.ts"
-import { route, type SelfCheck } from "./phases/route.ts"
+import { route, type Routed, type SelfCheck } from "./phases/route.ts"
 import { pinDestination } from "./phases/destination.ts"
 import { isAdminPath, makeAdminAuth } from "./adminAuth.ts"
 import { adminAnswer } from "./adminEndpoints.ts"
@@ -45,9 +48,12 @@ import { Cache } from "../services/Cache.ts"
 import { normalizedAcceptEncoding } from "../domain/contentEncoding.ts"
 import { cliOutcome } from "../domain/metricLabels.ts"
 import { makeCacheAdmin } from "./cacheAdmin.ts"
-import { makeCacheLookup } from "./phases/cacheLookup.ts"
-import { forwardUpstream } from "./phases/upstream.ts"
-import { validate } from "./phases/validate.ts"
+import { type CachePlan, hasCompletion, makeCacheLookup } from "./phases/cacheLookup.ts"
+import { forwardUpstream, prepareExchange, type UpstreamPhaseOptions } from "./phases/upstream.ts"
+import { type RequestHead, validate } from "./phases/validate.ts"
+import { UpstreamError } from "../domain/errors.ts"
+import type { ResponseGuard } from "../services/Filter.ts"
+import type { CompressedResponse } from "../services/Compression.ts"
 
 export const VIA = "1.1 gatehouse"
 const identitySink = (sink: ResponseSink): ResponseSink => sink
@@ -55,8 +61,15 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/
 const LOOPBACK = new Set(["127.0.0.1", "localhost", "::1", "0.0.0.0", "::"])
 
 export class RequestPipeline extends Context.Service<RequestPipeline, {
-  /** Runs one request to its end. Never fails: every outcome is answered and logged. */
-  handle(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): Effect.Effect<void>
+  /**
+   * Takes one request to its end (from the server's 'request' event). Every outcome is answered
+   * and logged; the client going away cancels what runs (a decision fiber or the upstream request).
+   */
+  handle(req: IncomingMessage, res: ServerResponse, expectContinue: boolean): void
+  /** Succeeds once no request is in flight (graceful shutdown waits on it). */
+  readonly idle: Effect.Effect<void>
+  /** Requests in flight now. */
+  readonly inFlight: () => number
   /** Makes a request id: the client's X-Request-Id when well-formed, else a new one. */
   readonly requestId: (incoming: string | undefined) => string
   /** Whether an absolute-form target names this listener (served locally, never looped). */
@@ -116,7 +129,8 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
       const isSelf: SelfCheck = (hostname, port) =>
         (port === server.port || destinations.listenPorts.has(port)) && (hostname === listenHost || (LOOPBACK.has(hostname) && LOOPBACK.has(listenHost)))
 
-      const phases = Effect.fnUntraced(function*(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, expectContinue: boolean) {
+      /** The decision phases: an early answer (`undefined`, ctx.status set), a typed failure, or the forwarding plan. */
+      const decide = Effect.fnUntraced(function*(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, expectContinue: boolean): Effect.fn.Return<Plan | undefined, RequestError, never> {
         // phase: acl (security.access_control, judged at accept: a denied client gets 403 + close)
         yield* filter.connection(req.socket, ctx.clientIp)
         // phase: validate
@@ -125,11 +139,15 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
         ctx.kind = t.form === "absolute" ? "forward" : "reverse"
         // phase: control (endpoints answered by the proxy itself, never routed)
         if (t.form === "origin" || (t.form === "absolute" && isSelf(t.hostname, t.port))) {
-          if (isCliPath(t.path)) return yield* cliExecute(req, res, ctx, expectContinue)
+          if (isCliPath(t.path)) {
+            yield* cliExecute(req, res, ctx, expectContinue)
+            return undefined
+          }
           if (serveMetrics !== undefined && isMetricsRequest(ctx.method, t.path)) {
             ctx.kind = "control"
             ctx.status = 200
-            return serveMetrics(req, res)
+            serveMetrics(req, res)
+            return undefined
           }
           if (isAdminPath(t.path)) {
             yield* adminAuth(req.headers.authorization, ctx.clientIp)
@@ -139,7 +157,7 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
               ctx.kind = "control"
               writeControl(res, admin, ctx.method)
               ctx.status = admin.status
-              return
+              return undefined
             }
           }
           const answer = controlAnswer(ctx.method, t.path, lifecycle.state())
@@ -147,7 +165,7 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
             ctx.kind = "control"
             writeControl(res, answer, ctx.method)
             ctx.status = answer.status
-            return
+            return undefined
           }
         }
         // phase: maxForwards
@@ -155,7 +173,7 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
         if (mf.answer) {
           ctx.kind = "control"
           ctx.status = answerAsFinalRecipient(req, res, VIA)
-          return
+          return undefined
         }
         // phase: filter (issue 4: domain / IP / SSRF → 403)
         const guard = yield* tracing.phase(ctx, "filter", filterPhase(filter, req, head, ctx, isSelf))
@@ -173,43 +191,57 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
         }
         // phase: cacheLookup (a fresh hit answers here; miss/stale continue with a storing sink, phases/cacheLookup.ts)
         const cached = yield* cacheLookup(req, res, head, ctx)
-        if (cached.answered) return
+        if (cached.answered) return undefined
         // phase: route
         // (forward proxy: the SSRF guard pins the checked address of the target, phases/destination.ts)
         const routed = yield* Effect.flatMap(route(head, req.headers.host ?? "", router, isSelf), (r) => pinDestination(destinations, head, r))
         ctx.kind = routed.kind
         ctx.upstream = routed.backend.origin
-        // phase: upstream (response filters wrap the ResponseSink: security headers, compression,
-        // content inspection, cache store — issue 4/5 add them to `wrapSink`)
-        const target = { method: ctx.method, origin: routed.backend.origin, path: routed.path }
-        const result = yield* tracing.upstream(ctx, target, (link) => {
-          const compressed = compress(req, res, link)
-          return timeUpstream(ctx, forwardUpstream(upstream, req, res, head, routed, ctx, {
-            // response filters, in the order the upstream's bytes meet them (composeSinks.ts);
-            // a cache store placed after `compress` keeps the encoded variant (Compression.ts)
-            wrapSink: composeSinks([guard?.wrap, compressed?.wrap, securityHeaders(routed.backend.rule, (req.socket as { encrypted?: boolean }).encrypted === true), cached.wrap]),
-            rawHeaders: cached.rawHeaders,
-            via: VIA,
-            maxBodyBytes: server.limits.max_body_bytes,
-            maxForwards: mf.forward,
-            expectContinue,
-            traceparent: link.traceparent
-          }).pipe(Effect.tap(() => compressed === undefined ? Effect.void : compressed.finished)))
-        }).pipe(withVerdict(guard), cached.complete)
-        ctx.status = result.status
-        ctx.bytesOut = result.bytes
+        return { head, routed, guard, cached, maxForwards: mf.forward } satisfies Plan
       })
 
+      /** The upstream request's options for a plan (response filters in the order the upstream's bytes meet them). */
+      const exchangeOptions = (req: IncomingMessage, plan: Plan, expectContinue: boolean, link: UpstreamLink, compressed: CompressedResponse | undefined): UpstreamPhaseOptions => ({
+        // a cache store placed after `compress` keeps the encoded variant (Compression.ts)
+        wrapSink: composeSinks([plan.guard?.wrap, compressed?.wrap, securityHeaders(plan.routed.backend.rule, (req.socket as { encrypted?: boolean }).encrypted === true), plan.cached.wrap]),
+        rawHeaders: plan.cached.rawHeaders,
+        via: VIA,
+        maxBodyBytes: server.limits.max_body_bytes,
+        maxForwards: plan.maxForwards,
+        expectContinue,
+        traceparent: link.traceparent
+      })
+
+      /** phase: upstream, as an Effect: for plans with after-steps (compression, cache fill) and sampled requests. */
+      const exchange = (req: IncomingMessage, res: ServerResponse, ctx: RequestContext, plan: Plan, expectContinue: boolean): Effect.Effect<void, RequestError> => {
+        const target = { method: ctx.method, origin: plan.routed.backend.origin, path: plan.routed.path }
+        return tracing.upstream(ctx, target, (link) => {
+          const compressed = compress(req, res, link)
+          return timeUpstream(ctx, forwardUpstream(upstream, req, res, plan.head, plan.routed, ctx, exchangeOptions(req, plan, expectContinue, link, compressed))
+            .pipe(Effect.tap(() => compressed === undefined ? Effect.void : compressed.finished)))
+        }).pipe(
+          withVerdict(plan.guard),
+          plan.cached.complete,
+          Effect.map((result) => {
+            ctx.status = result.status
+            ctx.bytesOut = result.bytes
+          })
+        )
+      }
+
+      /** A plan the native relay can take: nothing to run over the exchange but the verdict check. */
+      const isPlain = (ctx: RequestContext, plan: Plan) => !ctx.traced && !compression.enabled && !hasCompletion(plan.cached)
+
       /** Metrics and the access-log line, for every outcome. */
-      const record = (ctx: RequestContext): Effect.Effect<void> => {
+      const record = (ctx: RequestContext): void => {
         const end = clock.currentTimeNanosUnsafe()
         metrics.request(ctx, end - ctx.startNs)
         if (ctx.cli !== undefined && ctx.cli.pid > 0) metrics.cliFinished(cliOutcome(ctx.cli))
-        return accessLog.write(accessEntry(ctx, end - ctx.startNs))
+        accessLog.log(accessEntry(ctx, end - ctx.startNs))
       }
 
       /** The one place a failure becomes an answer (errorResponse.ts), then `record`. */
-      const finish = (ctx: RequestContext, res: ServerResponse, exit: Exit.Exit<void, RequestError>): Effect.Effect<void> => {
+      const finish = (ctx: RequestContext, res: ServerResponse, exit: Exit.Exit<void, RequestError>): void => {
         if (Exit.isSuccess(exit)) return record(ctx)
         const error = Cause.findErrorOption(exit.cause)
         if (error._tag === "Some") {
@@ -228,35 +260,115 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
           return record(ctx)
         }
         ctx.outcome = "defect"
-        return Effect.logError("request defect", Cause.pretty(exit.cause)).pipe(
-          Effect.andThen(Effect.sync(() => writeProblem(res, { status: 500, error: "internal", detail: "internal error" }, ctx))),
-          Effect.andThen(Effect.suspend(() => record(ctx)))
-        )
+        runFork(Effect.logError("request defect", Cause.pretty(exit.cause)))
+        writeProblem(res, { status: 500, error: "internal", detail: "internal error" }, ctx)
+        record(ctx)
       }
 
-      return RequestPipeline.of({
-        requestId,
-        isSelf,
-        handle: (req, res, expectContinue) =>
-          Effect.suspend(() => {
-            const start = clock.currentTimeNanosUnsafe()
-            const rid = req.headers["x-request-id"]
-            const ctx = newRequestContext(
-              requestId(typeof rid === "string" ? rid : undefined),
-              start,
-              normaliseIp(req.socket.remoteAddress),
-              req.method ?? "GET",
-              req.url ?? ""
-            )
-            return tracing.request(req, ctx, phases(req, res, ctx, expectContinue).pipe(
-              Effect.onExit((exit) => finish(ctx, res, exit)),
-              Effect.catchCause(() => Effect.void)
-            ))
-          })
+      const context = yield* Effect.context<never>()
+      const runFork = Effect.runForkWith(context)
+      let active = 0
+      let idleWaiters: Array<() => void> = []
+      const idle = Effect.callback<void>((resume) => {
+        if (active === 0) resume(Effect.void)
+        else idleWaiters.push(() => resume(Effect.void))
       })
+
+      /**
+       * One request's run: decide (a fiber, usually finished before `runFork` returns), then the
+       * exchange natively or as a fiber, then `finish` exactly once. `cancel` stops whatever runs.
+       */
+      const handle = (req: IncomingMessage, res: ServerResponse, expectContinue: boolean): void => {
+        const rid = req.headers["x-request-id"]
+        const ctx = newRequestContext(
+          requestId(typeof rid === "string" ? rid : undefined),
+          clock.currentTimeNanosUnsafe(),
+          normaliseIp(req.socket.remoteAddress),
+          req.method ?? "GET",
+          req.url ?? ""
+        )
+        tracing.sample(req, ctx)
+        active++
+        let ended = false
+        let cancel: (() => void) | undefined
+        const end = (exit: Exit.Exit<void, RequestError>) => {
+          if (ended) return
+          ended = true
+          cancel = undefined
+          finish(ctx, res, exit)
+          if (--active === 0 && idleWaiters.length > 0) {
+            const waiters = idleWaiters
+            idleWaiters = []
+            for (const w of waiters) w()
+          }
+        }
+        res.once("close", () => {
+          if (!ended && !res.writableFinished) cancel?.()
+        })
+        /** Runs an effect to `then`: at once when it completes synchronously, else observed (and cancellable). */
+        const step = <A>(effect: Effect.Effect<A, RequestError>, then: (exit: Exit.Exit<A, RequestError>) => void) => {
+          const fiber = runFork(effect)
+          const exit = fiber.pollUnsafe()
+          if (exit !== undefined) return then(exit)
+          cancel = () => fiber.interruptUnsafe()
+          fiber.addObserver(then)
+        }
+
+        if (ctx.traced) {
+          // a sampled request: one fiber inside its SERVER span, so the phase spans nest under it
+          const whole = Effect.flatMap(decide(req, res, ctx, expectContinue), (plan) => plan === undefined ? Effect.void : exchange(req, res, ctx, plan, expectContinue))
+          const fiber = runFork(tracing.request(req, ctx, whole.pipe(
+            Effect.onExit((exit) => Effect.sync(() => end(exit))),
+            Effect.catchCause(() => Effect.void)
+          )))
+          if (fiber.pollUnsafe() === undefined) cancel = () => fiber.interruptUnsafe()
+          return
+        }
+        step(decide(req, res, ctx, expectContinue), (decided) => {
+          if (Exit.isFailure(decided) || decided.value === undefined) return end(decided as Exit.Exit<void, RequestError>)
+          const plan = decided.value
+          if (!isPlain(ctx, plan)) return step(exchange(req, res, ctx, plan, expectContinue), end)
+          // the native relay: undici's callbacks to the end, no fiber
+          const x = prepareExchange(req, res, plan.head, plan.routed, ctx, exchangeOptions(req, plan, expectContinue, NO_LINK, undefined))
+          const t0 = clock.currentTimeNanosUnsafe()
+          const abort = upstream.send(x.request, x.sink, (outcome) => {
+            ctx.upstreamNs = clock.currentTimeNanosUnsafe() - t0
+            const failure = outcome instanceof UpstreamError ? x.failure(outcome) : undefined
+            const refused = refusalFor(plan.guard, failure)
+            if (refused !== undefined) {
+              runFork(logRefusal(refused))
+              return end(Exit.fail(refused))
+            }
+            if (failure !== undefined) return end(Exit.fail(failure))
+            const result = outcome as ForwardResult
+            ctx.status = result.status
+            ctx.bytesOut = result.bytes
+            end(Exit.void)
+          })
+          if (!ended) {
+            cancel = () => {
+              abort()
+              end(Exit.interrupt())
+            }
+          }
+        })
+      }
+
+      return RequestPipeline.of({ requestId, isSelf, handle, idle, inFlight: () => active })
     })
   )
 }
+
+/** What the decision phases hand to the exchange. */
+interface Plan {
+  readonly head: RequestHead
+  readonly routed: Routed
+  readonly guard: ResponseGuard | undefined
+  readonly cached: CachePlan
+  readonly maxForwards: number | undefined
+}
+
+const NO_LINK: UpstreamLink = { traceparent: undefined, span: undefined }
 
 /** "::ffff:10.0.0.1" → "10.0.0.1". */
 export const normaliseIp = (ip: string | undefined): string =>

@@ -52,6 +52,8 @@ const jsonLine = (time: string, e: AccessEntry): string => JSON.stringify({ time
 
 export class AccessLog extends Context.Service<AccessLog, {
   write(entry: AccessEntry): Effect.Effect<void>
+  /** The same, from native callbacks (the request path's end runs outside any fiber). */
+  log(entry: AccessEntry): void
 }>()("gatehouse/AccessLog") {
   /** Writes to a line sink; `format` and on/off come from `logging`. */
   static readonly make = (sink: (line: string) => void) =>
@@ -59,12 +61,11 @@ export class AccessLog extends Context.Service<AccessLog, {
       AccessLog,
       Effect.gen(function*() {
         const { logging } = yield* Config
-        if (!logging.access_log || logging.level === "none") return AccessLog.of({ write: () => Effect.void })
+        if (!logging.access_log || logging.level === "none") return AccessLog.of({ write: () => Effect.void, log: () => {} })
         const format = logging.format === "json" ? jsonLine : textLine
         const clock = yield* Clock.Clock
-        return AccessLog.of({
-          write: (entry) => Effect.sync(() => sink(format(new Date(clock.currentTimeMillisUnsafe()).toISOString(), entry)))
-        })
+        const log = (entry: AccessEntry) => sink(format(new Date(clock.currentTimeMillisUnsafe()).toISOString(), entry))
+        return AccessLog.of({ log, write: (entry) => Effect.sync(() => log(entry)) })
       })
     )
 

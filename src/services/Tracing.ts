@@ -45,7 +45,9 @@ export interface UpstreamTarget {
 
 export interface TracingService {
   readonly enabled: boolean
-  /** Runs a whole request (already never-failing) inside its SERVER span when sampled; sets `ctx.traceId` and `ctx.traced`. */
+  /** Head sampling for one request, before anything runs: sets `ctx.traced` and `ctx.traceId`. */
+  sample(req: IncomingMessage, ctx: RequestContext): void
+  /** Runs a whole request (already never-failing) inside its SERVER span; call only when `ctx.traced`. */
   request(req: IncomingMessage, ctx: RequestContext, effect: Effect.Effect<void>): Effect.Effect<void>
   /** A child span around one phase (sampled requests only). */
   phase<A, E, R>(ctx: RequestContext, name: string, effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R>
@@ -58,6 +60,7 @@ const NO_LINK: UpstreamLink = { traceparent: undefined, span: undefined }
 
 const disabled: TracingService = {
   enabled: false,
+  sample: () => {},
   request: (_req, _ctx, effect) => effect,
   phase: (_ctx, _name, effect) => effect,
   upstream: (_ctx, _target, f) => f(NO_LINK)
@@ -112,14 +115,15 @@ const makeEnabled = (OtelTracer: typeof OtelTracerModule, sampleRatio: number) =
   const tracer = yield* OtelTracer.OtelTracer
   const service: TracingService = {
     enabled: true,
-    request: (req, ctx, effect) => {
+    sample: (req, ctx) => {
       const tp = parseTraceparent(req.headers.traceparent)
       // head sampling: the client's decision when it sent one, else sample_ratio for a new trace
-      if (tp === undefined ? !(Math.random() < sampleRatio) : (tp.flags & 1) === 0) {
-        ctx.traceId = tp?.traceId ?? ""
-        return effect
-      }
-      ctx.traced = true
+      if (tp === undefined ? !(Math.random() < sampleRatio) : (tp.flags & 1) === 0) ctx.traceId = tp?.traceId ?? ""
+      else ctx.traced = true
+    },
+    request: (req, ctx, effect) => {
+      if (!ctx.traced) return effect
+      const tp = parseTraceparent(req.headers.traceparent)
       const state = req.headers.tracestate
       const parent = tp === undefined ? undefined : OtelTracer.makeExternalSpan({
         traceId: tp.traceId,

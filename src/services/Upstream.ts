@@ -68,6 +68,11 @@ export interface ForwardResult {
 /** Upstream HTTP exchanges over keep-alive pools (one undici pool per origin). */
 export class Upstream extends Context.Service<Upstream, {
   forward(request: ForwardRequest, sink: ResponseSink): Effect.Effect<ForwardResult, UpstreamError>
+  /**
+   * The same exchange driven in undici's callbacks, for the request path's native relay: `done` is
+   * called once with the result or the typed failure (never after the returned abort is called).
+   */
+  send(request: ForwardRequest, sink: ResponseSink, done: (outcome: ForwardResult | UpstreamError) => void): () => void
   /** Pool stats per origin ("scheme://host:port"), read when metrics are scraped. */
   readonly poolStats: () => ReadonlyMap<string, PoolStats>
   /** HTTP/1.1 Upgrade (RFC 9110 §7.8): resolves with the upstream's 101 head and its socket. */
@@ -111,60 +116,65 @@ export class Upstream extends Context.Service<Upstream, {
         })),
         (a) => Effect.promise(() => a.destroy().catch(() => undefined))
       )
-      const attempt = (request: ForwardRequest, sink: ResponseSink) =>
-        Effect.callback<ForwardResult, UpstreamError>((resume) => {
-          let controller: Dispatcher.DispatchController | undefined
-          let status = 0
-          let bytes = 0
-          let done = false
-          const fail = (cause: unknown) => {
-            if (done) return
-            done = true
-            resume(Effect.fail(new UpstreamError({
-              reason: classifyUpstreamError(cause),
-              upstream: request.origin,
-              responseStarted: sink.started(),
-              cause
-            })))
+      /** One attempt in undici's callbacks; `done` is called once (result or typed failure). */
+      const attempt = (request: ForwardRequest, sink: ResponseSink, done: (outcome: ForwardResult | UpstreamError) => void): () => void => {
+        let controller: Dispatcher.DispatchController | undefined
+        let status = 0
+        let bytes = 0
+        let settled = false
+        const handler: Dispatcher.DispatchHandler = {
+          onRequestStart: (c) => { controller = c },
+          onResponseStart: (c, statusCode, headers, statusMessage) => {
+            status = statusCode
+            try {
+              sink.head(statusCode, statusMessage, headers as HeaderMap)
+            } catch (e) {
+              // Node refused the head (a header value it will not write): a broken upstream response.
+              c.abort(e as Error)
+            }
+          },
+          onResponseData: (c, chunk) => {
+            bytes += chunk.length
+            if (!sink.data(chunk)) {
+              c.pause()
+              sink.onDrain(() => c.resume())
+            }
+          },
+          onResponseEnd: (_c, trailers) => {
+            if (settled) return
+            settled = true
+            sink.end(trailers as HeaderMap)
+            done({ status, bytes })
+          },
+          onResponseError: (_c, cause) => {
+            if (settled) return
+            settled = true
+            done(new UpstreamError({ reason: classifyUpstreamError(cause), upstream: request.origin, responseStarted: sink.started(), cause }))
           }
-          const handler: Dispatcher.DispatchHandler = {
-            onRequestStart: (c) => { controller = c },
-            onResponseStart: (c, statusCode, headers, statusMessage) => {
-              status = statusCode
-              try {
-                sink.head(statusCode, statusMessage, headers as HeaderMap)
-              } catch (e) {
-                // Node refused the head (a header value it will not write): a broken upstream response.
-                c.abort(e as Error)
-              }
-            },
-            onResponseData: (c, chunk) => {
-              bytes += chunk.length
-              if (!sink.data(chunk)) {
-                c.pause()
-                sink.onDrain(() => c.resume())
-              }
-            },
-            onResponseEnd: (_c, trailers) => {
-              if (done) return
-              done = true
-              sink.end(trailers as HeaderMap)
-              resume(Effect.succeed({ status, bytes }))
-            },
-            onResponseError: (_c, err) => fail(err)
-          }
-          ;(request.insecureTls === true ? insecure ?? agent : agent).dispatch({
-            origin: request.origin,
-            path: request.path,
-            method: request.method as Dispatcher.HttpMethod,
-            headers: request.headers,
-            body: request.body as NonNullable<Dispatcher.DispatchOptions["body"]> | null
-          }, handler)
-          return Effect.sync(() => {
-            done = true
-            controller?.abort(new Error("request interrupted"))
-          })
+        }
+        ;(request.insecureTls === true ? insecure ?? agent : agent).dispatch({
+          origin: request.origin,
+          path: request.path,
+          method: request.method as Dispatcher.HttpMethod,
+          headers: request.headers,
+          body: request.body as NonNullable<Dispatcher.DispatchOptions["body"]> | null
+        }, handler)
+        return () => {
+          settled = true
+          controller?.abort(new Error("request interrupted"))
+        }
+      }
+      // RFC 9110 §9.2.2: one more attempt, for idempotent requests without a body, on a
+      // connect/reset failure before any response byte
+      const send = (request: ForwardRequest, sink: ResponseSink, done: (outcome: ForwardResult | UpstreamError) => void): () => void => {
+        if (!request.retryable) return attempt(request, sink, done)
+        let abort = attempt(request, sink, (first) => {
+          if (first instanceof UpstreamError && !first.responseStarted && isRetryableFailure(first.reason)) {
+            abort = attempt(request, sink, done)
+          } else done(first)
         })
+        return () => abort()
+      }
       const poolStats = () => {
         const out = new Map<string, PoolStats>()
         for (const [origin, st] of Object.entries(agent.stats)) {
@@ -195,14 +205,12 @@ export class Upstream extends Context.Service<Upstream, {
       return Upstream.of({
         upgrade,
         poolStats,
+        send,
         forward: (request, sink) =>
-          // RFC 9110 §9.2.2: one more attempt, for idempotent requests without a body, on a
-          // connect/reset failure before any response byte (a catch, cheaper than a Schedule per request)
-          request.retryable
-            ? attempt(request, sink).pipe(
-              Effect.catchIf((e) => !e.responseStarted && isRetryableFailure(e.reason), () => attempt(request, sink))
-            )
-            : attempt(request, sink)
+          Effect.callback<ForwardResult, UpstreamError>((resume) => {
+            const abort = send(request, sink, (outcome) => resume(outcome instanceof UpstreamError ? Effect.fail(outcome) : Effect.succeed(outcome)))
+            return Effect.sync(abort)
+          })
       })
     })
   )

@@ -35,6 +35,8 @@ export interface CachePlan {
 
 const identity = <A>(a: A) => a
 export const PASS: CachePlan = { answered: false, wrap: undefined, rawHeaders: undefined, complete: identity }
+/** The plan has after-steps (store, invalidate, release followers, stale-if-error) to run over the exchange. */
+export const hasCompletion = (plan: CachePlan): boolean => plan.complete !== identity
 const ANSWERED: CachePlan = { ...PASS, answered: true }
 
 /** RFC 9110 §9.2.1 safe methods besides GET/HEAD: forwarded, never stored, never invalidating. */

@@ -27,22 +27,34 @@ export const filterPhase = (
   return Effect.as(filter.request(fr), filter.responseGuard(fr))
 }
 
+/**
+ * After the exchange: the response guard's refusal, when it applies to this outcome (a success, or
+ * an upstream failure the guard caused by cutting the response); `undefined` otherwise.
+ */
+export const refusalFor = (guard: ResponseGuard | undefined, failure?: unknown): Blocked | undefined => {
+  if (guard === undefined) return undefined
+  const b = guard.verdict()
+  if (b === undefined) return undefined
+  return failure === undefined || failure instanceof UpstreamError || failure instanceof Blocked ? b : undefined
+}
+
+/** The log line of a refused response. */
+export const logRefusal = (b: Blocked): Effect.Effect<void> =>
+  Effect.logWarning("response blocked").pipe(Effect.annotateLogs({ filter: b.filter, rule: b.rule, subject: b.subject }))
+
 /** The upstream phase's outcome, with a refusal by a response filter turned into Blocked (and logged). */
 export const withVerdict = (guard: ResponseGuard | undefined) =>
 <A, E>(self: Effect.Effect<A, E>): Effect.Effect<A, E | Blocked> => {
   if (guard === undefined) return self
-  const refused = Effect.suspend(() => {
-    const b = guard.verdict()!
-    return Effect.logWarning("response blocked").pipe(
-      Effect.annotateLogs({ filter: b.filter, rule: b.rule, subject: b.subject }),
-      Effect.andThen(Effect.fail(b))
-    )
-  })
+  const refused = (b: Blocked) => Effect.andThen(logRefusal(b), Effect.fail(b))
   return self.pipe(
-    Effect.catchIf(
-      (e): e is E => guard.verdict() !== undefined && (e instanceof UpstreamError || e instanceof Blocked),
-      () => refused
-    ),
-    Effect.flatMap((a) => (guard.verdict() === undefined ? Effect.succeed(a) : refused))
+    Effect.catch((e): Effect.Effect<A, E | Blocked> => {
+      const b = refusalFor(guard, e)
+      return b === undefined ? Effect.fail(e) : refused(b)
+    }),
+    Effect.flatMap((a): Effect.Effect<A, Blocked> => {
+      const b = refusalFor(guard)
+      return b === undefined ? Effect.succeed(a) : refused(b)
+    })
   )
 }

@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from "node:http"
 import { ClientAborted, PayloadTooLarge, type UpstreamError } from "../../domain/errors.ts"
 import { downstreamResponseHeaders, type HeaderMap, upstreamRequestHeaders } from "../../domain/hopHeaders.ts"
 import type { RequestContext } from "../../domain/RequestContext.ts"
-import type { ForwardResult, ResponseSink, Upstream } from "../../services/Upstream.ts"
+import type { ForwardRequest, ForwardResult, ResponseSink, Upstream } from "../../services/Upstream.ts"
 import type { Routed } from "./route.ts"
 import type { RequestHead } from "./validate.ts"
 
@@ -57,6 +57,67 @@ export const responseSink = (res: ServerResponse, via: string): ResponseSink => 
   started: () => res.headersSent
 })
 
+/** An upstream exchange ready to send: the request, the client's (wrapped) sink, and the failure's meaning. */
+export interface PreparedExchange {
+  readonly request: ForwardRequest
+  readonly sink: ResponseSink
+  /** What an upstream failure means for this request: the body limit, a client gone, or the upstream. */
+  readonly failure: (e: UpstreamError) => UpstreamError | PayloadTooLarge | ClientAborted
+}
+
+/**
+ * Builds the upstream request (hop-by-hop cleaned, forwarding headers added), wraps the client's
+ * sink with the response filters and sends 100-continue: everything but the sending itself, shared
+ * by the Effect exchange (`forwardUpstream`) and the native relay (RequestPipeline).
+ */
+export const prepareExchange = (
+  req: IncomingMessage,
+  res: ServerResponse,
+  head: RequestHead,
+  routed: Routed,
+  ctx: RequestContext,
+  options: UpstreamPhaseOptions
+): PreparedExchange => {
+  const method = req.method ?? "GET"
+  const overflow = { hit: false }
+  let body: IncomingMessage | AsyncIterable<Uint8Array> | null = null
+  if (head.hasBody) {
+    if (head.contentLength !== undefined) {
+      ctx.bytesIn = head.contentLength
+      body = req
+    } else body = countedBody(req, ctx, options.maxBodyBytes, overflow)
+  }
+  const headers = upstreamRequestHeaders(options.rawHeaders ?? req.rawHeaders, routed.backend.host, {
+    clientIp: ctx.clientIp,
+    proto: (req.socket as { encrypted?: boolean }).encrypted === true ? "https" : "http",
+    host: routed.requestedHost,
+    via: options.via,
+    requestId: ctx.id,
+    maxForwards: options.maxForwards,
+    contentLength: head.contentLength === undefined ? undefined : String(head.contentLength),
+    traceparent: options.traceparent
+  })
+  if (options.expectContinue) res.writeContinue()
+  return {
+    request: {
+      origin: routed.backend.origin,
+      path: routed.path,
+      method,
+      headers,
+      body,
+      retryable: !head.hasBody && IDEMPOTENT.has(method),
+      insecureTls: routed.backend.rule?.tls_insecure_skip_verify === true
+    },
+    sink: options.wrapSink(responseSink(res, options.via)),
+    failure: (e) => {
+      if (overflow.hit) return new PayloadTooLarge({ length: ctx.bytesIn, limit: options.maxBodyBytes })
+      if (req.destroyed && !req.complete) return new ClientAborted({ phase: "request body" })
+      return e
+    }
+  }
+}
+
+/** The upstream exchange as an Effect (for plans with after-steps: cache fill, compression, spans). */
 export const forwardUpstream = (
   upstream: Upstream["Service"],
   req: IncomingMessage,
@@ -67,34 +128,6 @@ export const forwardUpstream = (
   options: UpstreamPhaseOptions
 ): Effect.Effect<ForwardResult, UpstreamError | PayloadTooLarge | ClientAborted> =>
   Effect.suspend(() => {
-    const method = req.method ?? "GET"
-    const overflow = { hit: false }
-    let body: IncomingMessage | AsyncIterable<Uint8Array> | null = null
-    if (head.hasBody) {
-      if (head.contentLength !== undefined) {
-        ctx.bytesIn = head.contentLength
-        body = req
-      } else body = countedBody(req, ctx, options.maxBodyBytes, overflow)
-    }
-    const headers = upstreamRequestHeaders(options.rawHeaders ?? req.rawHeaders, routed.backend.host, {
-      clientIp: ctx.clientIp,
-      proto: (req.socket as { encrypted?: boolean }).encrypted === true ? "https" : "http",
-      host: routed.requestedHost,
-      via: options.via,
-      requestId: ctx.id,
-      maxForwards: options.maxForwards,
-      contentLength: head.contentLength === undefined ? undefined : String(head.contentLength),
-      traceparent: options.traceparent
-    })
-    if (options.expectContinue) res.writeContinue()
-    return upstream.forward(
-      { origin: routed.backend.origin, path: routed.path, method, headers, body, retryable: !head.hasBody && IDEMPOTENT.has(method), insecureTls: routed.backend.rule?.tls_insecure_skip_verify === true },
-      options.wrapSink(responseSink(res, options.via))
-    ).pipe(
-      Effect.mapError((e): UpstreamError | PayloadTooLarge | ClientAborted => {
-        if (overflow.hit) return new PayloadTooLarge({ length: ctx.bytesIn, limit: options.maxBodyBytes })
-        if (req.destroyed && !req.complete) return new ClientAborted({ phase: "request body" })
-        return e
-      })
-    )
+    const x = prepareExchange(req, res, head, routed, ctx, options)
+    return Effect.mapError(upstream.forward(x.request, x.sink), x.failure)
   })
