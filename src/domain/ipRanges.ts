@@ -9,6 +9,8 @@ export interface IpRanges {
   readonly empty: boolean
 }
 
+const MEMO_MAX = 4096
+
 /** "10.0.0.0/8", "::1/128" or a bare address → one matcher; IPv4-mapped IPv6 addresses match their IPv4 rule. */
 export const ipRanges = (cidrs: ReadonlyArray<string>): IpRanges => {
   const list = new BlockList()
@@ -22,14 +24,21 @@ export const ipRanges = (cidrs: ReadonlyArray<string>): IpRanges => {
     list.addSubnet(addr, prefix, family)
   }
   const empty = cidrs.length === 0
+  // the same few client addresses ask again and again: remember answers (bounded, started afresh when full)
+  let seen = new Map<string, boolean>()
   return {
     empty,
     has: empty
       ? () => false
       : (ip) => {
+        const known = seen.get(ip)
+        if (known !== undefined) return known
         const v = unmapV4(ip)
         const fam = isIP(v)
-        return fam !== 0 && list.check(v, fam === 6 ? "ipv6" : "ipv4")
+        const hit = fam !== 0 && list.check(v, fam === 6 ? "ipv6" : "ipv4")
+        if (seen.size >= MEMO_MAX) seen = new Map()
+        seen.set(ip, hit)
+        return hit
       }
   }
 }

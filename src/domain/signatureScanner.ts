@@ -18,28 +18,35 @@ export interface SignatureScanner {
   readonly push: (chunk: Buffer) => string | undefined
 }
 
-export const makeSignatureScanner = (signatures: ReadonlyArray<Signature>): SignatureScanner => {
+/**
+ * Compiles a signature set once; each call of the result is a fresh scanner for one body. The seam
+ * window keeps a view of the previous chunk's last bytes (no copy: the body's chunks are not reused).
+ */
+export const signatureScanners = (signatures: ReadonlyArray<Signature>): () => SignatureScanner => {
   const keep = Math.max(0, ...signatures.map((s) => s.bytes.length)) - 1
-  let tail = Buffer.alloc(0)
   const search = (buf: Buffer): string | undefined => {
     for (const s of signatures) if (buf.indexOf(s.bytes) >= 0) return s.name
     return undefined
   }
-  return {
-    push: (chunk) => {
-      if (keep <= 0) return search(chunk)
-      if (tail.length > 0) {
-        const seam = Buffer.concat([tail, chunk.subarray(0, keep)])
-        const hit = search(seam)
+  if (keep <= 0) return () => ({ push: search })
+  return () => {
+    let tail: Buffer | undefined
+    return {
+      push: (chunk) => {
+        if (tail !== undefined) {
+          const hit = search(Buffer.concat([tail, chunk.subarray(0, keep)]))
+          if (hit !== undefined) return hit
+        }
+        const hit = search(chunk)
         if (hit !== undefined) return hit
+        // the new tail: last `keep` bytes of (tail + chunk)
+        tail = chunk.length >= keep
+          ? chunk.subarray(chunk.length - keep)
+          : Buffer.concat(tail === undefined ? [chunk] : [tail, chunk]).subarray(-keep)
+        return undefined
       }
-      const hit = search(chunk)
-      if (hit !== undefined) return hit
-      // the new tail: last `keep` bytes of (tail + chunk)
-      tail = chunk.length >= keep
-        ? Buffer.from(chunk.subarray(chunk.length - keep))
-        : Buffer.concat([tail, chunk]).subarray(-keep)
-      return undefined
     }
   }
 }
+
+export const makeSignatureScanner = (signatures: ReadonlyArray<Signature>): SignatureScanner => signatureScanners(signatures)()

@@ -96,8 +96,8 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
       const timeUpstream = metrics.enabled
         ? <A, E, R>(ctx: RequestContext, effect: Effect.Effect<A, E, R>) =>
           Effect.suspend(() => {
-            const t0 = clock.currentTimeNanosUnsafe()
-            return Effect.onExit(effect, () => Effect.sync(() => { ctx.upstreamNs = clock.currentTimeNanosUnsafe() - t0 }))
+            const t0 = clock.monotonicTimeNanosUnsafe()
+            return Effect.onExit(effect, () => Effect.sync(() => { ctx.upstreamNs = clock.monotonicTimeNanosUnsafe() - t0 }))
           })
         : <A, E, R>(_ctx: RequestContext, effect: Effect.Effect<A, E, R>) => effect
       const filter = yield* Filter
@@ -234,7 +234,7 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
 
       /** Metrics and the access-log line, for every outcome. */
       const record = (ctx: RequestContext): void => {
-        const end = clock.currentTimeNanosUnsafe()
+        const end = clock.monotonicTimeNanosUnsafe()
         metrics.request(ctx, end - ctx.startNs)
         if (ctx.cli !== undefined && ctx.cli.pid > 0) metrics.cliFinished(cliOutcome(ctx.cli))
         accessLog.log(accessEntry(ctx, end - ctx.startNs))
@@ -282,7 +282,7 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
         const rid = req.headers["x-request-id"]
         const ctx = newRequestContext(
           requestId(typeof rid === "string" ? rid : undefined),
-          clock.currentTimeNanosUnsafe(),
+          clock.monotonicTimeNanosUnsafe(),
           normaliseIp(req.socket.remoteAddress),
           req.method ?? "GET",
           req.url ?? ""
@@ -330,9 +330,9 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
           if (!isPlain(ctx, plan)) return step(exchange(req, res, ctx, plan, expectContinue), end)
           // the native relay: undici's callbacks to the end, no fiber
           const x = prepareExchange(req, res, plan.head, plan.routed, ctx, exchangeOptions(req, plan, expectContinue, NO_LINK, undefined))
-          const t0 = clock.currentTimeNanosUnsafe()
+          const t0 = clock.monotonicTimeNanosUnsafe()
           const abort = upstream.send(x.request, x.sink, (outcome) => {
-            ctx.upstreamNs = clock.currentTimeNanosUnsafe() - t0
+            ctx.upstreamNs = clock.monotonicTimeNanosUnsafe() - t0
             const failure = outcome instanceof UpstreamError ? x.failure(outcome) : undefined
             const refused = refusalFor(plan.guard, failure)
             if (refused !== undefined) {

@@ -48,7 +48,33 @@ const textLine = (time: string, e: AccessEntry): string =>
   `${e.duration_ms}ms upstream=${e.upstream || "-"} outcome=${e.outcome} id=${e.request_id}` + (e.trace_id === undefined ? "" : ` trace=${e.trace_id}`) +
   (e.cli === undefined ? "" : ` cli=${e.cli.command} args=${e.cli.args} exit=${e.cli.exit_code ?? e.cli.signal ?? "-"} killed=${e.cli.killed ?? "-"}`) + "\n"
 
-const jsonLine = (time: string, e: AccessEntry): string => JSON.stringify({ time, type: "access", ...e }) + "\n"
+/** Characters a JSON string must escape (and lone surrogates, which JSON.stringify escapes too). */
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/
+const str = (s: string): string => NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `"${s}"`
+
+/**
+ * The JSON line, written out by hand: the same text as `JSON.stringify({time, type: "access", ...e})`
+ * (same key order, undefined fields left out) at a fraction of the cost on the request path.
+ */
+export const jsonLine = (time: string, e: AccessEntry): string =>
+  `{"time":"${time}","type":"access","request_id":${str(e.request_id)},"client_ip":${str(e.client_ip)},` +
+  `"method":${str(e.method)},"url":${str(e.url)},"status":${e.status},"bytes_in":${e.bytes_in},"bytes_out":${e.bytes_out},` +
+  `"duration_ms":${e.duration_ms},"upstream":${str(e.upstream)},"outcome":${str(e.outcome)},"kind":${str(e.kind)}` +
+  (e.cli === undefined ? "" : `,"cli":${JSON.stringify(e.cli)}`) +
+  (e.trace_id === undefined ? "" : `,"trace_id":${str(e.trace_id)}`) + "}\n"
+
+/** ISO-8601 time of a millisecond, remembered for the next line in the same millisecond. */
+const isoClock = () => {
+  let lastMs = -1
+  let last = ""
+  return (ms: number): string => {
+    if (ms !== lastMs) {
+      lastMs = ms
+      last = new Date(ms).toISOString()
+    }
+    return last
+  }
+}
 
 export class AccessLog extends Context.Service<AccessLog, {
   write(entry: AccessEntry): Effect.Effect<void>
@@ -64,7 +90,8 @@ export class AccessLog extends Context.Service<AccessLog, {
         if (!logging.access_log || logging.level === "none") return AccessLog.of({ write: () => Effect.void, log: () => {} })
         const format = logging.format === "json" ? jsonLine : textLine
         const clock = yield* Clock.Clock
-        const log = (entry: AccessEntry) => sink(format(new Date(clock.currentTimeMillisUnsafe()).toISOString(), entry))
+        const iso = isoClock()
+        const log = (entry: AccessEntry) => sink(format(iso(clock.currentTimeMillisUnsafe()), entry))
         return AccessLog.of({ log, write: (entry) => Effect.sync(() => log(entry)) })
       })
     )

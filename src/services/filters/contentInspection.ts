@@ -8,10 +8,11 @@
 import { createHash, type Hash } from "node:crypto"
 import { Blocked } from "../../domain/errors.ts"
 import type { HeaderMap } from "../../domain/hopHeaders.ts"
-import { EICAR, makeSignatureScanner, type Signature } from "../../domain/signatureScanner.ts"
+import { EICAR, type Signature, signatureScanners } from "../../domain/signatureScanner.ts"
 import type { BodyInspector, FilterPlugin, FilterRequest } from "./FilterPlugin.ts"
 
 const SIGNATURES: ReadonlyArray<Signature> = [{ name: "EICAR-Test-File", bytes: Buffer.from(EICAR, "latin1") }]
+const newEicarScanner = signatureScanners(SIGNATURES)
 
 const single = (v: string | Array<string> | undefined): string | undefined => (Array.isArray(v) ? v[0] : v)
 
@@ -65,7 +66,7 @@ export const contentInspection: FilterPlugin = {
       const length = contentLengthOf(headers)
       const digest = digests.size > 0 && (length === undefined || length <= maxDigest)
       if (!digest && !scanEicar) return undefined
-      const scanner = scanEicar ? makeSignatureScanner(SIGNATURES) : undefined
+      const scanner = scanEicar ? newEicarScanner() : undefined
       let hash: Hash | undefined = digest ? createHash("sha256") : undefined
       let seen = 0
       return {

@@ -1,0 +1,52 @@
+import { assert, describe, it } from "@effect/vitest"
+import { type AccessEntry, jsonLine } from "../../src/services/AccessLog.ts"
+
+const base: AccessEntry = {
+  request_id: "ab12cd34-1",
+  client_ip: "127.0.0.1",
+  method: "GET",
+  url: "/",
+  status: 200,
+  bytes_in: 0,
+  bytes_out: 1024,
+  duration_ms: 1.234567,
+  upstream: "http://127.0.0.1:8000",
+  outcome: "ok",
+  kind: "reverse",
+  trace_id: undefined
+}
+const TIME = "2026-12-01T07:00:00.123Z"
+const reference = (e: AccessEntry) => JSON.stringify({ time: TIME, type: "access", ...e }) + "\n"
+
+describe("access log JSON line (hand-written serializer)", () => {
+  it("is the same text as JSON.stringify for a plain entry", () => {
+    assert.strictEqual(jsonLine(TIME, base), reference(base))
+  })
+
+  it("escapes what JSON must: quotes, backslashes, control characters, lone surrogates (log injection)", () => {
+    for (const url of ['/a"b', "/a\\b", "/a\nb\r{\"time\":1}", "/\u0000\u001f", "/\ud800x", "/ünïcödé/😀", "http://h/%22"]) {
+      const e = { ...base, url, upstream: url, outcome: url }
+      const line = jsonLine(TIME, e)
+      assert.strictEqual(line, reference(e))
+      assert.strictEqual(line.indexOf("\n"), line.length - 1, "one line per entry")
+      assert.deepStrictEqual(JSON.parse(line).url, url)
+    }
+  })
+
+  it("writes the optional cli and trace_id fields like JSON.stringify, in the same order", () => {
+    const { trace_id: _, ...rest } = base
+    const e: AccessEntry = { // the key order accessEntry() builds
+      ...rest,
+      cli: { command: "echo", args: 2, pid: 42, exit_code: 0, signal: null, killed: null },
+      trace_id: "0af7651916cd43dd8448eb211c80319c"
+    }
+    assert.strictEqual(jsonLine(TIME, e), reference(e))
+  })
+
+  it("writes integer and fractional numbers as JSON does", () => {
+    for (const d of [0, 12, 0.001, 1e-7, 123456.789]) {
+      const e = { ...base, duration_ms: d, status: 502, bytes_in: 10485760 }
+      assert.strictEqual(jsonLine(TIME, e), reference(e))
+    }
+  })
+})
