@@ -31,6 +31,7 @@ import { type ForwardResult, type ResponseSink, Upstream } from "../services/Ups
 import { CliRunner } from "../services/CliRunner.ts"
 import { isCliPath, makeCliExecute } from "./cliExecute.ts"
 import { composeSinks } from "./composeSinks.ts"
+import { flatMapNow } from "./decidedNow.ts"
 import { controlAnswer, writeControl } from "./controlEndpoints.ts"
 import { isMetricsRequest, mainPortMetrics } from "./metricsEndpoint.ts"
 import { problemFor, writeProblem } from "./errorResponse.ts"
@@ -194,7 +195,7 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
         if (cached.answered) return undefined
         // phase: route
         // (forward proxy: the SSRF guard pins the checked address of the target, phases/destination.ts)
-        const routed = yield* Effect.flatMap(route(head, req.headers.host ?? "", router, isSelf), (r) => pinDestination(destinations, head, r))
+        const routed = yield* flatMapNow(route(head, req.headers.host ?? "", router, isSelf), (r) => pinDestination(destinations, head, r))
         ctx.kind = routed.kind
         ctx.upstream = routed.backend.origin
         return { head, routed, guard, cached, maxForwards: mf.forward } satisfies Plan

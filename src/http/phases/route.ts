@@ -7,6 +7,7 @@ import type { NoRoute } from "../../domain/errors.ts"
 import type { Backend } from "../../domain/routeTable.ts"
 import type { Router } from "../../services/Router.ts"
 import type { RequestHead } from "./validate.ts"
+import { mapNow } from "../decidedNow.ts"
 
 export interface Routed {
   readonly kind: "forward" | "reverse"
@@ -32,7 +33,7 @@ export const route = (head: RequestHead, hostHeader: string, router: Router["Ser
   }
   const host = t.form === "absolute" ? t.authority : hostHeader
   const path = t.form === "absolute" ? t.path : t.form === "origin" ? t.path : "*"
-  return Effect.map(router.route(host, path), (backend) => ({
+  return mapNow(router.route(host, path), (backend) => ({
     kind: "reverse" as const,
     backend,
     path: backend.basePath === "" ? path : backend.basePath + path,
