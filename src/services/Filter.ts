@@ -137,18 +137,19 @@ export class Filter extends Context.Service<Filter, {
           admit: (connection, clientIp) => {
             judge(connection, clientIp)
           },
-          // judged when called (the request path yields them at once): an Exit the run loop takes inline
-          connection: (connection, clientIp) => {
-            const blocked = judge(connection, clientIp)
-            return blocked === undefined ? Effect.void : Effect.fail(blocked)
-          },
-          request: (req) => {
-            for (const check of SubscriptionRef.getUnsafe(ref).request) {
-              const blocked = check(req)
-              if (blocked !== undefined) return Effect.fail(blocked)
-            }
-            return Effect.void
-          },
+          connection: (connection, clientIp) =>
+            Effect.suspend(() => {
+              const blocked = judge(connection, clientIp)
+              return blocked === undefined ? Effect.void : Effect.fail(blocked)
+            }),
+          request: (req) =>
+            Effect.suspend(() => {
+              for (const check of SubscriptionRef.getUnsafe(ref).request) {
+                const blocked = check(req)
+                if (blocked !== undefined) return Effect.fail(blocked)
+              }
+              return Effect.void
+            }),
           responseGuard: (req) => {
             const snap = SubscriptionRef.getUnsafe(ref)
             return snap.responseHead.length === 0 && snap.responseBody.length === 0
