@@ -303,7 +303,7 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
             for (const w of waiters) w()
           }
         }
-        res.once("close", () => {
+        res.on("close", () => {
           if (!ended && !res.writableFinished) cancel?.()
         })
         /** Runs an effect to `then`: at once when it completes synchronously, else observed (and cancellable). */

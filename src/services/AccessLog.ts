@@ -54,7 +54,9 @@ const str = (s: string): string => NEEDS_ESCAPE.test(s) ? JSON.stringify(s) : `"
 
 /**
  * The JSON line, written out by hand: the same text as `JSON.stringify({time, type: "access", ...e})`
- * (same key order, undefined fields left out) at a fraction of the cost on the request path.
+ * (same key order, undefined fields left out) at a fraction of the cost on the request path. Every
+ * string field goes through `str`, which escapes only when needed (the request id, client address,
+ * method and the proxy's own outcome/kind words never need it; the URL and upstream may).
  */
 export const jsonLine = (time: string, e: AccessEntry): string =>
   `{"time":"${time}","type":"access","request_id":${str(e.request_id)},"client_ip":${str(e.client_ip)},` +
