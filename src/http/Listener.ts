@@ -99,12 +99,17 @@ export const makeListener = Effect.gen(function*() {
     filter,
     proxyAuth: tunnelDeps.proxyAuth,
     rateLimiter: tunnelDeps.rateLimiter,
-    destinations
+    destinations,
+    metrics
   }
   server.on("upgrade", (req: IncomingMessage, sock: Duplex, head: Buffer) => {
     sock.on("error", () => {})
     const fiber = run(upgradeTunnel(upgradeDeps, req, sock, head))
-    sock.once("close", () => fiber.interruptUnsafe())
+    metrics.tunnels(1)
+    sock.once("close", () => {
+      metrics.tunnels(-1)
+      fiber.interruptUnsafe()
+    })
   })
   server.on("connect", (req: IncomingMessage, sock: Duplex, head: Buffer) => {
     sock.on("error", () => {})

@@ -22,6 +22,7 @@ import type { RateLimiter } from "../services/RateLimiter.ts"
 import type { Router } from "../services/Router.ts"
 import type { Upstream } from "../services/Upstream.ts"
 import { settleTunnel } from "./tunnelExit.ts"
+import type { MetricsHooks } from "../services/Metrics.ts"
 import { pinDestination } from "./phases/destination.ts"
 import { filterPhase } from "./phases/filter.ts"
 import { route, type SelfCheck } from "./phases/route.ts"
@@ -41,6 +42,7 @@ export interface UpgradeDeps {
   readonly proxyAuth: ProxyAuth["Service"]
   readonly rateLimiter: RateLimiter["Service"]
   readonly destinations: DestinationGuard["Service"]
+  readonly metrics: MetricsHooks
 }
 
 const head101 = (headers: Record<string, string | Array<string> | undefined>, via: string): string => {
@@ -100,10 +102,12 @@ export const upgradeTunnel = (deps: UpgradeDeps, req: IncomingMessage, client: D
     })
     const report = (exit: Exit.Exit<void, RequestError>) =>
       Effect.gen(function*() {
-        settleTunnel(exit, ctx, client, switched, idled)
+        const error = settleTunnel(exit, ctx, client, switched, idled)
+        if (error !== undefined) deps.metrics.refused(error)
         const end = yield* Clock.currentTimeNanos
         ctx.bytesIn = (client as { bytesRead?: number }).bytesRead ?? 0
         ctx.bytesOut = (client as { bytesWritten?: number }).bytesWritten ?? 0
+        deps.metrics.request(ctx, end - start)
         yield* deps.accessLog.write(accessEntry(ctx, end - start, "upgrade"))
       })
     yield* Effect.scoped(open).pipe(Effect.onExit(report))

@@ -9,7 +9,7 @@
  * (attribute hashing); a cell update costs a Map lookup.
  *
  * Hooks other parts call (plain functions: they run in native callbacks too):
- *   request(ctx, ns) and refused(error) at the access-log points (pipeline, CONNECT tunnel),
+ *   request(ctx, ns) and refused(error) at the access-log points (pipeline, CONNECT and Upgrade tunnels),
  *   cliFinished(outcome), compressed(coding, in, out), connections(±1), tunnels(±1);
  *   observePools / observeCache / observeCliRunning register readers called at scrape time.
  */
@@ -266,7 +266,7 @@ const makeEnabled = Effect.gen(function*() {
     for (const c of requestCells.values()) o(c.bytesOut, c.attrs)
   })
   gauge("gatehouse_active_connections", "Client connections open", (o) => o(activeConnections))
-  gauge("gatehouse_active_tunnels", "CONNECT tunnels open", (o) => o(activeTunnels))
+  gauge("gatehouse_active_tunnels", "CONNECT and Upgrade (WebSocket) tunnels open", (o) => o(activeTunnels))
   // Cache: one read of Cache.stats per scrape feeds every cache family (a batch callback)
   const cacheFamilies = {
     hits: meter.createObservableCounter("gatehouse_cache_hits", { description: "Requests answered from the cache (fresh or stale), this instance" }),

@@ -62,4 +62,32 @@ describe("RFC 9110 §7.8 Upgrade (WebSocket-style)", () => {
     const r = await rawRequest(proxy.port, "GET /ws HTTP/1.1\r\nHost: app\r\nConnection: Upgrade\r\nUpgrade: other\r\n\r\n")
     expect(statusOf(r.text)).toBe(502)
   })
+
+  it("upgrades are counted in the metrics like any request: 101 relayed, 502 refused, tunnel gauge back to 0", async () => {
+    const scrape = () => fetch(`http://127.0.0.1:${proxy.metricsPort}/metrics`).then((r) => r.text())
+    const sample = (text: string, name: string, labels: Record<string, string>) => {
+      for (const line of text.split("\n")) {
+        if (!line.startsWith(name + "{") && !line.startsWith(name + " ")) continue
+        if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) return Number(line.slice(line.lastIndexOf(" ") + 1))
+      }
+      return undefined
+    }
+    const route = `http://127.0.0.1:${port}`
+    const before = await scrape()
+    const switched0 = sample(before, "gatehouse_http_requests_total", { method: "GET", status_class: "1xx", route }) ?? 0
+    const failed0 = sample(before, "gatehouse_http_requests_total", { method: "GET", status_class: "5xx", route }) ?? 0
+    await new Promise<void>((resolve) => {
+      const s = connect(proxy.port, "127.0.0.1", () =>
+        s.write("GET /ws HTTP/1.1\r\nHost: app\r\nConnection: Upgrade\r\nUpgrade: echo-proto\r\n\r\n"))
+      s.on("data", (c) => { if (c.toString().includes("\r\n\r\n")) s.end() })
+      s.on("close", () => resolve())
+      s.on("error", () => resolve())
+    })
+    const refused = await rawRequest(proxy.port, "GET /ws HTTP/1.1\r\nHost: app\r\nConnection: Upgrade\r\nUpgrade: other\r\n\r\n")
+    expect(statusOf(refused.text)).toBe(502)
+    await expect.poll(async () => sample(await scrape(), "gatehouse_http_requests_total", { method: "GET", status_class: "1xx", route })).toBe(switched0 + 1)
+    const after = await scrape()
+    expect(sample(after, "gatehouse_http_requests_total", { method: "GET", status_class: "5xx", route })).toBe(failed0 + 1)
+    await expect.poll(async () => sample(await scrape(), "gatehouse_active_tunnels", {})).toBe(0)
+  })
 })
