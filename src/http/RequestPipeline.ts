@@ -329,7 +329,16 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
           if (Exit.isFailure(decided) || decided.value === undefined) return end(decided as Exit.Exit<void, RequestError>)
           const plan = decided.value
           if (!isPlain(ctx, plan)) return step(exchange(req, res, ctx, plan, expectContinue), end)
-          // the native relay: undici's callbacks to the end, no fiber
+          // the native relay: undici's callbacks to the end, no fiber. A throw here would reach the
+          // server's event emitter (or whatever resumed the decision fiber): it becomes this request's defect
+          try {
+            relay(plan)
+          } catch (e) {
+            end(Exit.die(e))
+          }
+        })
+
+        function relay(plan: Plan) {
           const x = prepareExchange(req, res, plan.head, plan.routed, ctx, exchangeOptions(req, plan, expectContinue, NO_LINK, undefined))
           const t0 = clock.monotonicTimeNanosUnsafe()
           const abort = upstream.send(x.request, x.sink, (outcome) => {
@@ -352,7 +361,7 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
               end(Exit.interrupt())
             }
           }
-        })
+        }
       }
 
       return RequestPipeline.of({ requestId, isSelf, handle, idle, inFlight: () => active })
