@@ -213,7 +213,7 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
         traceparent: link.traceparent
       })
 
-      /** phase: upstream, as an Effect: for plans with after-steps (compression, cache fill) and sampled requests. */
+      /** phase: upstream, as an Effect: for sampled requests (its spans nest in the request's). */
       const exchange = (req: IncomingMessage, res: ServerResponse, ctx: RequestContext, plan: Plan, expectContinue: boolean): Effect.Effect<void, RequestError> => {
         const target = { method: ctx.method, origin: plan.routed.backend.origin, path: plan.routed.path }
         return tracing.upstream(ctx, target, (link) => {
@@ -229,9 +229,6 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
           })
         )
       }
-
-      /** A plan the native relay can take: nothing to run over the exchange but the verdict check. */
-      const isPlain = (ctx: RequestContext, plan: Plan) => !ctx.traced && !compression.enabled && !hasCompletion(plan.cached)
 
       /** Metrics and the access-log line, for every outcome. */
       const record = (ctx: RequestContext): void => {
@@ -328,7 +325,6 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
         step(decide(req, res, ctx, expectContinue), (decided) => {
           if (Exit.isFailure(decided) || decided.value === undefined) return end(decided as Exit.Exit<void, RequestError>)
           const plan = decided.value
-          if (!isPlain(ctx, plan)) return step(exchange(req, res, ctx, plan, expectContinue), end)
           // the native relay: undici's callbacks to the end, no fiber. A throw here would reach the
           // server's event emitter (or whatever resumed the decision fiber): it becomes this request's defect
           try {
@@ -338,22 +334,30 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
           }
         })
 
+        /** The exchange in undici's callbacks, then (compression finished) the verdict, then the cache's after-steps. */
         function relay(plan: Plan) {
-          const x = prepareExchange(req, res, plan.head, plan.routed, ctx, exchangeOptions(req, plan, expectContinue, NO_LINK, undefined))
+          const compressed = compress(req, res, NO_LINK)
+          const x = prepareExchange(req, res, plan.head, plan.routed, ctx, exchangeOptions(req, plan, expectContinue, NO_LINK, compressed))
           const t0 = clock.monotonicTimeNanosUnsafe()
-          const abort = upstream.send(x.request, x.sink, (outcome) => {
+          const settle = (outcome: ForwardResult | UpstreamError) => {
+            if (ended) return
             ctx.upstreamNs = clock.monotonicTimeNanosUnsafe() - t0
             const failure = outcome instanceof UpstreamError ? x.failure(outcome) : undefined
             const refused = refusalFor(plan.guard, failure)
-            if (refused !== undefined) {
-              runFork(logRefusal(refused))
-              return end(Exit.fail(refused))
-            }
-            if (failure !== undefined) return end(Exit.fail(failure))
-            const result = outcome as ForwardResult
-            ctx.status = result.status
-            ctx.bytesOut = result.bytes
-            end(Exit.void)
+            if (refused !== undefined) runFork(logRefusal(refused))
+            const exit: Exit.Exit<ForwardResult, RequestError> = refused !== undefined
+              ? Exit.fail(refused)
+              : failure !== undefined
+              ? Exit.fail(failure)
+              : Exit.succeed(outcome as ForwardResult)
+            // the cache's store / invalidation / coalescing release / stale-if-error (an Effect:
+            // synchronous for the memory backend, a fiber while Redis answers)
+            if (hasCompletion(plan.cached)) step(plan.cached.complete(exit), answered)
+            else answered(exit)
+          }
+          const abort = upstream.send(x.request, x.sink, (outcome) => {
+            if (compressed === undefined || outcome instanceof UpstreamError) settle(outcome)
+            else compressed.whenFinished(() => settle(outcome))
           })
           if (!ended) {
             cancel = () => {
@@ -361,6 +365,13 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
               end(Exit.interrupt())
             }
           }
+        }
+
+        function answered(exit: Exit.Exit<ForwardResult, RequestError>) {
+          if (Exit.isFailure(exit)) return end(exit)
+          ctx.status = exit.value.status
+          ctx.bytesOut = exit.value.bytes
+          end(Exit.void)
         }
       }
 

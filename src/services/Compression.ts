@@ -75,6 +75,8 @@ export interface CompressedResponse {
    * waits for it, so later steps (cache store commit, access log, shutdown) see a finished body.
    */
   readonly finished: Effect.Effect<void>
+  /** The same moment for native callers (the request path's relay): `cb` runs once, then. */
+  readonly whenFinished: (cb: () => void) => void
 }
 
 export interface CompressionService {
@@ -88,7 +90,7 @@ export interface CompressionService {
   begin(req: IncomingMessage, res: ServerResponse, span?: (name: string) => StreamSpan): CompressedResponse
 }
 
-const PASS_THROUGH: CompressedResponse = { wrap: (sink) => sink, finished: Effect.void }
+const PASS_THROUGH: CompressedResponse = { wrap: (sink) => sink, finished: Effect.void, whenFinished: (cb) => cb() }
 
 export class Compression extends Context.Service<Compression, CompressionService>()("gatehouse/Compression") {
   static readonly layer = Layer.effect(
@@ -115,10 +117,11 @@ export class Compression extends Context.Service<Compression, CompressionService
           done = true
           onDone?.()
         }
-        const finished = Effect.callback<void>((resume) => {
-          if (z === undefined || done) return resume(Effect.void)
-          onDone = () => resume(Effect.void)
-        })
+        const whenFinished = (cb: () => void) => {
+          if (z === undefined || done) cb()
+          else onDone = cb
+        }
+        const finished = Effect.callback<void>((resume) => whenFinished(() => resume(Effect.void)))
         const wrap = (inner: ResponseSink): ResponseSink => ({
           head: (status, statusText, headers) => {
             if (!isCompressible(method, status, headers, types, minSize)) return inner.head(status, statusText, headers)
@@ -171,7 +174,7 @@ export class Compression extends Context.Service<Compression, CompressionService
           },
           started: inner.started
         })
-        return { wrap, finished }
+        return { wrap, finished, whenFinished }
       }
       return Compression.of({ enabled: true, offered, begin })
     })
