@@ -117,7 +117,7 @@ export const prepareExchange = (
   }
 }
 
-/** The upstream exchange as an Effect (for plans with after-steps: cache fill, compression, spans). */
+/** The upstream exchange as an Effect (sampled requests: it runs inside their spans). */
 export const forwardUpstream = (
   upstream: Upstream["Service"],
   req: IncomingMessage,
