@@ -169,13 +169,21 @@ const makeEnabled = Effect.gen(function*() {
   const routeOf = (ctx: RequestContext): string =>
     ctx.kind === "reverse" ? (configuredOrigins.has(ctx.upstream) ? ctx.upstream : "reverse") : ctx.kind
 
+  // route → method → status class (index 0 "none", 1..5 "1xx".."5xx"): found without building a key
+  // string per request (label values are config or constant strings, their hashes are cached)
+  const cellIndex = new Map<string, Map<string, Array<RequestCell | undefined>>>()
   const request = (ctx: RequestContext, durationNs: bigint) => {
     const method = methodLabel(ctx.method)
-    const cls = statusClassLabel(ctx.status)
     const route = routeOf(ctx)
-    const key = `${method} ${cls} ${route}`
-    let cell = requestCells.get(key)
+    const status = ctx.status
+    const clsIndex = status >= 100 && status < 600 ? Math.floor(status / 100) : 0
+    let byMethod = cellIndex.get(route)
+    if (byMethod === undefined) cellIndex.set(route, byMethod = new Map())
+    let byClass = byMethod.get(method)
+    if (byClass === undefined) byMethod.set(method, byClass = [])
+    let cell = byClass[clsIndex]
     if (cell === undefined) {
+      const cls = statusClassLabel(status)
       cell = {
         attrs: { method, status_class: cls, route },
         requests: 0,
@@ -183,7 +191,8 @@ const makeEnabled = Effect.gen(function*() {
         bytesOut: 0,
         duration: new FixedHistogram(DURATION_BUCKETS)
       }
-      requestCells.set(key, cell)
+      byClass[clsIndex] = cell
+      requestCells.set(`${method} ${cls} ${route}`, cell)
     }
     cell.requests++
     cell.bytesIn += ctx.bytesIn
@@ -197,8 +206,9 @@ const makeEnabled = Effect.gen(function*() {
       }
       u.h.record(Number(ctx.upstreamNs) / 1e9)
     }
-    if (ctx.kind === "reverse" && configuredOrigins.has(ctx.upstream) && ctx.outcome !== "client_abort") {
-      backendUp.set(ctx.upstream, DOWN_OUTCOMES.has(ctx.outcome) ? 0 : 1)
+    if (ctx.kind === "reverse" && ctx.outcome !== "client_abort" && configuredOrigins.has(ctx.upstream)) {
+      const up = DOWN_OUTCOMES.has(ctx.outcome) ? 0 : 1
+      if (backendUp.get(ctx.upstream) !== up) backendUp.set(ctx.upstream, up)
     }
   }
 

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { type AccessEntry, jsonLine } from "../../src/services/AccessLog.ts"
+import { type AccessEntry, jsonLine, msText } from "../../src/services/AccessLog.ts"
 
 const base: AccessEntry = {
   request_id: "ab12cd34-1",
@@ -9,7 +9,7 @@ const base: AccessEntry = {
   status: 200,
   bytes_in: 0,
   bytes_out: 1024,
-  duration_ms: 1.234567,
+  duration_ms: 1.235,
   upstream: "http://127.0.0.1:8000",
   outcome: "ok",
   kind: "reverse",
@@ -41,6 +41,16 @@ describe("access log JSON line (hand-written serializer)", () => {
       trace_id: "0af7651916cd43dd8448eb211c80319c"
     }
     assert.strictEqual(jsonLine(TIME, e), reference(e))
+  })
+
+  it("writes durations (microsecond resolution) exactly as JSON.stringify does", () => {
+    for (let us = 0; us < 200_000; us += 7) {
+      const ms = Math.round(us) / 1e3
+      assert.strictEqual(msText(ms), JSON.stringify(ms))
+    }
+    for (const ms of [0, 1, 12, 0.5, 0.05, 0.001, 0.01, 0.1, 1.5, 10.25, 123456.789, 30000, 1e-7, 2.0000001]) {
+      assert.strictEqual(msText(ms), JSON.stringify(ms))
+    }
   })
 
   it("writes integer and fractional numbers as JSON does", () => {
