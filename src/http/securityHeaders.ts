@@ -32,7 +32,7 @@ const wrapper = (c: Compiled, tls: boolean): SinkWrapper => {
   return (sink: ResponseSink): ResponseSink => ({
     ...sink,
     head: (status, statusText, headers: HeaderMap) => {
-      for (const n of c.remove) delete headers[n]
+      for (const n of c.remove) if (headers[n] !== undefined) delete headers[n] // (a delete is a runtime call even when absent)
       for (const [n, v] of add) if (c.override || headers[n] === undefined) headers[n] = v
       sink.head(status, statusText, headers)
     }
