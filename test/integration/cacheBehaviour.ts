@@ -81,6 +81,22 @@ describe(`cache (RFC 9111) through the proxy, ${backend} backend`, () => {
     expect(hits(origin, "/fresh")).toBe(1)
   })
 
+  it("RFC 9211 Cache-Status 'stored' is true when the client has the response: the very next request hits (30 keys)", async () => {
+    const misses: Array<string> = []
+    for (let i = 0; i < 30; i++) {
+      const path = `/stored-now/${i}`
+      routes.set(path, counting({ "cache-control": "max-age=300" }))
+      // keep-alive (fetch): the next request goes out as soon as the first response has ended
+      const a = await get(path)
+      expect(await a.text()).toBe("v1")
+      expect(a.headers.get("cache-status")).toBe("gatehouse; fwd=uri-miss; stored")
+      const b = await get(path)
+      await b.text()
+      if (!String(b.headers.get("cache-status")).includes("hit")) misses.push(`${path}: ${b.headers.get("cache-status")}`)
+    }
+    expect(misses).toEqual([])
+  })
+
   it("§4.2.3 Age counts the upstream's Age header: a hit reports at least that age", async () => {
     routes.set("/aged", counting({ "cache-control": "max-age=300", age: "100" }))
     await (await get("/aged")).text()

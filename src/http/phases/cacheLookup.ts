@@ -19,7 +19,7 @@ import type { HeaderMap } from "../../domain/hopHeaders.ts"
 import type { RequestContext } from "../../domain/RequestContext.ts"
 import type { Cache, Flight } from "../../services/Cache.ts"
 import type { ForwardResult, ResponseSink } from "../../services/Upstream.ts"
-import { filledEntry, fillingSink, type FillContext, newFillState, writeStored } from "./cacheStore.ts"
+import { filledEntry, fillingSink, type FillContext, newFillState, releaseEnd, writeStored } from "./cacheStore.ts"
 import type { RequestHead } from "./validate.ts"
 
 export interface CachePlan {
@@ -159,7 +159,10 @@ export const makeCacheLookup = (deps: CacheLookupDeps) => {
                 return background ?? (st.replayed ?? (st.notModified ? { status: 304, bytes: 0 } : result))
               })
             ),
-            Effect.onExit(() => Effect.sync(() => leader?.done(false, false)))
+            Effect.onExit(() => Effect.sync(() => {
+              releaseEnd(st)
+              leader?.done(false, false)
+            }))
           )
           if (background !== undefined) return Effect.orElseSucceed(run, () => background)
           if (!fill.staleIfError || stale === undefined) return run

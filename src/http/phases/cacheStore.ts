@@ -100,12 +100,25 @@ export interface FillState {
   vary: ReadonlyArray<string>
   chunks: Array<Buffer>
   bytes: number
+  /**
+   * The client's end of a response being stored, held until the store has committed (run by the
+   * cache plan's `complete`), so that `Cache-Status: stored` is true when the client reads it and
+   * its next request finds the entry (Redis stores take a round trip).
+   */
+  deferredEnd: (() => void) | undefined
 }
 
 export const newFillState = (): FillState => ({
   replayed: undefined, merged: undefined, mismatch: false, notModified: false, storing: false, notStored: undefined, complete: false,
-  status: 0, headers: [], vary: [], chunks: [], bytes: 0
+  status: 0, headers: [], vary: [], chunks: [], bytes: 0, deferredEnd: undefined
 })
+
+/** Passes on a held response end (once). */
+export const releaseEnd = (st: FillState): void => {
+  const end = st.deferredEnd
+  st.deferredEnd = undefined
+  end?.()
+}
 
 const ERROR_STATUSES = new Set([500, 502, 503, 504])
 
@@ -192,7 +205,9 @@ export const fillingSink = (inner: ResponseSink, res: ServerResponse, c: FillCon
   onDrain: (resume) => inner.onDrain(resume),
   end: (trailers) => {
     st.complete = true
-    if (st.replayed === undefined && !c.background && !st.notModified) inner.end(trailers)
+    if (st.replayed !== undefined || c.background || st.notModified) return
+    if (st.storing) st.deferredEnd = () => inner.end(trailers)
+    else inner.end(trailers)
   },
   started: () => c.background || st.replayed !== undefined || st.notModified || inner.started()
 })
