@@ -85,9 +85,11 @@ export class Cache extends Context.Service<Cache, {
         settings,
         lookup: (key, signature) => {
           const w = writing.get(key)
-          return w !== undefined && signature(w.vary) === w.variant
-            ? Effect.succeed<Found>({ entry: w, uriKnown: true, unavailable: false })
-            : backend.get(key, signature)
+          if (w === undefined) return backend.get(key, signature)
+          if (signature(w.vary) === w.variant) return Effect.succeed<Found>({ entry: w, uriKnown: true, unavailable: false })
+          // another variant of a URI this instance is still writing: the URI is known (§4.1
+          // vary-miss, not uri-miss) even before Redis has acknowledged the write
+          return Effect.map(backend.get(key, signature), (f): Found => (f.unavailable || f.uriKnown ? f : { ...f, uriKnown: true }))
         },
         store: (entry, nowMs) =>
           Effect.suspend(() => {

@@ -69,6 +69,8 @@ export const makeCacheLookup = (deps: CacheLookupDeps) => {
   /** §4.4: a non-error response to an unsafe method invalidates the target URI and same-origin Location/Content-Location. */
   const invalidating = (key: string): CachePlan => {
     const related: Array<string> = []
+    // the client's end waits for the invalidation, so its next request cannot see the old entry
+    let heldEnd: (() => void) | undefined
     return {
       ...PASS,
       wrap: (inner) => ({
@@ -84,13 +86,20 @@ export const makeCacheLookup = (deps: CacheLookupDeps) => {
             } catch { /* not a URI: nothing to invalidate */ }
           }
           inner.head(status, text, { ...headers, "cache-status": METHOD })
-        }
+        },
+        end: (trailers) => { heldEnd = () => inner.end(trailers) }
       }),
       complete: (self) =>
         Effect.tap(self, (r) =>
           r.status >= 200 && r.status < 400
             ? Effect.forEach([key, ...related], (k) => cache.invalidate(k), { discard: true })
-            : Effect.void)
+            : Effect.void).pipe(
+            Effect.onExit(() => Effect.sync(() => {
+              const end = heldEnd
+              heldEnd = undefined
+              end?.()
+            }))
+          )
     }
   }
 
