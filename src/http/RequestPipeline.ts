@@ -131,9 +131,10 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
         (port === server.port || destinations.listenPorts.has(port)) && (hostname === listenHost || (LOOPBACK.has(hostname) && LOOPBACK.has(listenHost)))
 
       /** The decision phases: an early answer (`undefined`, ctx.status set), a typed failure, or the forwarding plan. */
-      const decide = Effect.fnUntraced(function*(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, expectContinue: boolean): Effect.fn.Return<Plan | undefined, RequestError, never> {
+      function* decision(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, expectContinue: boolean): Effect.fn.Return<Plan | undefined, RequestError, never> {
         // phase: acl (security.access_control, judged at accept: a denied client gets 403 + close)
-        yield* filter.connection(req.socket, ctx.clientIp)
+        const denied = filter.connectionVerdict(req.socket, ctx.clientIp)
+        if (denied !== undefined) return yield* Effect.fail(denied)
         // phase: validate
         const head = yield* validate(req, server)
         const t = head.target
@@ -199,7 +200,14 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
         ctx.kind = routed.kind
         ctx.upstream = routed.backend.origin
         return { head, routed, guard, cached, maxForwards: mf.forward } satisfies Plan
-      })
+      }
+      /** Sampled requests: the phases run inside the request's fiber, under its span. */
+      const decide = Effect.fnUntraced(decision)
+      /**
+       * The rest: evaluated at once while every phase has already decided (an Exit: no fiber at all for
+       * a typical request); from the first phase that really waits, the remainder runs as a fiber.
+       */
+      const decideNow = Effect.fnUntracedEager(decision)
 
       /** The upstream request's options for a plan (response filters in the order the upstream's bytes meet them). */
       const exchangeOptions = (req: IncomingMessage, plan: Plan, expectContinue: boolean, link: UpstreamLink, compressed: CompressedResponse | undefined): UpstreamPhaseOptions => ({
@@ -305,6 +313,7 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
         })
         /** Runs an effect to `then`: at once when it completes synchronously, else observed (and cancellable). */
         const step = <A>(effect: Effect.Effect<A, RequestError>, then: (exit: Exit.Exit<A, RequestError>) => void) => {
+          if (Exit.isExit(effect)) return then(effect as Exit.Exit<A, RequestError>)
           const fiber = runFork(effect)
           const exit = fiber.pollUnsafe()
           if (exit !== undefined) return then(exit)
@@ -322,7 +331,7 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
           if (fiber.pollUnsafe() === undefined) cancel = () => fiber.interruptUnsafe()
           return
         }
-        step(decide(req, res, ctx, expectContinue), (decided) => {
+        step(decideNow(req, res, ctx, expectContinue), (decided) => {
           if (Exit.isFailure(decided) || decided.value === undefined) return end(decided as Exit.Exit<void, RequestError>)
           const plan = decided.value
           // the native relay: undici's callbacks to the end, no fiber. A throw here would reach the

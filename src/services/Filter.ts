@@ -77,8 +77,12 @@ export class Filter extends Context.Service<Filter, {
   readonly admit: (connection: object, clientIp: string) => void
   /** The connection's ACL verdict (from accept; judged again when the rules were reloaded since). */
   connection(connection: object, clientIp: string): Effect.Effect<void, Blocked>
+  /** The same verdict, now (the request path's decision runs it without a fiber when it can). */
+  readonly connectionVerdict: (connection: object, clientIp: string) => Blocked | undefined
   /** The request filters, before routing and before a CONNECT target is dialled. */
   request(req: FilterRequest): Effect.Effect<void, Blocked>
+  /** The same verdict, now. */
+  readonly requestVerdict: (req: FilterRequest) => Blocked | undefined
   /** The response filters for this request as a ResponseSink wrapper; undefined when none is active. */
   readonly responseGuard: (req: FilterRequest) => ResponseGuard | undefined
   /** Re-read security.filters_file and swap the rules; on failure the rules in force stay. */
@@ -133,6 +137,14 @@ export class Filter extends Context.Service<Filter, {
           Effect.annotateLogs({ source: first.source ?? "inline", active: SubscriptionRef.getUnsafe(ref).active.join(",") })
         )
 
+        const requestVerdict = (req: FilterRequest): Blocked | undefined => {
+          for (const check of SubscriptionRef.getUnsafe(ref).request) {
+            const blocked = check(req)
+            if (blocked !== undefined) return blocked
+          }
+          return undefined
+        }
+
         return Filter.of({
           admit: (connection, clientIp) => {
             judge(connection, clientIp)
@@ -142,14 +154,13 @@ export class Filter extends Context.Service<Filter, {
               const blocked = judge(connection, clientIp)
               return blocked === undefined ? Effect.void : Effect.fail(blocked)
             }),
+          connectionVerdict: judge,
           request: (req) =>
             Effect.suspend(() => {
-              for (const check of SubscriptionRef.getUnsafe(ref).request) {
-                const blocked = check(req)
-                if (blocked !== undefined) return Effect.fail(blocked)
-              }
-              return Effect.void
+              const blocked = requestVerdict(req)
+              return blocked === undefined ? Effect.void : Effect.fail(blocked)
             }),
+          requestVerdict,
           responseGuard: (req) => {
             const snap = SubscriptionRef.getUnsafe(ref)
             return snap.responseHead.length === 0 && snap.responseBody.length === 0

@@ -8,6 +8,7 @@ import type { Forbidden, UpstreamError } from "../../domain/errors.ts"
 import type { DestinationGuard } from "../../services/DestinationGuard.ts"
 import type { Routed } from "./route.ts"
 import type { RequestHead } from "./validate.ts"
+import { mapNow } from "../decidedNow.ts"
 
 export const pinDestination = (
   guard: DestinationGuard["Service"],
@@ -16,7 +17,7 @@ export const pinDestination = (
 ): Effect.Effect<Routed, Forbidden | UpstreamError> => {
   const t = head.target
   if (routed.kind !== "forward" || t.form !== "absolute") return Effect.succeed(routed)
-  return Effect.map(guard.resolve(t.hostname, t.port), (ip) => ({
+  return mapNow(guard.resolve(t.hostname, t.port), (ip) => ({
     ...routed,
     backend: { ...routed.backend, origin: `${t.scheme}://${ip.includes(":") ? `[${ip}]` : ip}:${t.port}` }
   }))

@@ -12,7 +12,6 @@ import { hostnameOf } from "../../domain/requestTarget.ts"
 import { type Filter, filterRequest, type ResponseGuard } from "../../services/Filter.ts"
 import type { SelfCheck } from "./route.ts"
 import type { RequestHead } from "./validate.ts"
-import { mapNow } from "../decidedNow.ts"
 
 export const filterPhase = (
   filter: Filter["Service"],
@@ -25,7 +24,8 @@ export const filterPhase = (
   const fr = t.form === "absolute" && !isSelf(t.hostname, t.port)
     ? filterRequest("forward", t.hostname, t.port, ctx.clientIp, ctx.method)
     : filterRequest("reverse", t.form === "absolute" ? t.hostname : hostnameOf(req.headers.host ?? ""), undefined, ctx.clientIp, ctx.method)
-  return mapNow(filter.request(fr), () => filter.responseGuard(fr))
+  const blocked = filter.requestVerdict(fr)
+  return blocked === undefined ? Effect.succeed(filter.responseGuard(fr)) : Effect.fail(blocked)
 }
 
 /**
