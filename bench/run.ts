@@ -16,7 +16,22 @@ import { buildWorkloads, extraProcesses, runWorkload } from "./lib/workloads.ts"
 import type { Env, ProxyTarget } from "./lib/workloads.ts";
 
 const HOST = "127.0.0.1";
-const benchDir = import.meta.dirname;
+
+/**
+ * Every process of the run starts from the compiled output (`npm run build`, tsconfig.build.json →
+ * dist/), as `npm start` runs Gatehouse: type stripping would cost each process startup time and
+ * ~18–27 MiB of resident memory (the stripper's WebAssembly heap), Gatehouse and baselines alike.
+ */
+const GATEHOUSE_ENTRY = "dist/src/main.js";
+const compiled = (options: Options, script: string): string =>
+  path.join(options.repoRoot, "dist", "bench", script.replace(/\.ts$/, ".js"));
+
+/** Compiles src/ and bench/ (incremental: a no-op when nothing changed). */
+const build = (options: Options): void => {
+  console.log("bench: npm run build (tsc -p tsconfig.build.json)");
+  execFileSync(process.execPath, [path.join(options.repoRoot, "node_modules", "typescript", "bin", "tsc"), "-p", "tsconfig.build.json"],
+    { cwd: options.repoRoot, stdio: "inherit" });
+};
 
 /** YAML lines appended to the config of the extra Gatehouse processes (metrics on a free port: 9090 is taken). */
 const EXTRA_CONFIG: Record<Exclude<ProcessName, "baseline" | "gatehouse">, readonly string[]> = {
@@ -46,7 +61,7 @@ const configYaml = (options: Options, port: number, originPort: number, sinkPort
 
 /** Starts one of the bench's own helpers (origin, sink, tunnel baseline) and returns its port. */
 const startHelper = async (name: string, script: string, options: Options, logDir: string): Promise<{ child: Child; port: number }> => {
-  const child = spawnChild(name, [process.execPath, path.join(benchDir, script)], { stdout: "pipe", cwd: options.repoRoot, logDir });
+  const child = spawnChild(name, [process.execPath, compiled(options, script)], { stdout: "pipe", cwd: options.repoRoot, logDir });
   return { child, port: await waitForAnnouncedPort(child) };
 };
 
@@ -59,7 +74,7 @@ const startGatehouse = (options: Options, configFile: string, port: number, logD
     return spawnChild(name, cli, { ...common, shellCommand: options.gatehouseCmd, env });
   }
   const nodeFlags = options.profile ? profileFlags : [];
-  return spawnChild(name, [process.execPath, ...nodeFlags, "src/main.ts", ...cli], common);
+  return spawnChild(name, [process.execPath, ...nodeFlags, GATEHOUSE_ENTRY, ...cli], common);
 };
 
 const wrkVersion = (): string | null => {
@@ -85,6 +100,7 @@ const main = async (options: Options): Promise<number> => {
   const needTunnel = options.only.includes("tunnel");
   const needHttp = options.only.some((w) => w !== "tunnel");
   if (needHttp) ensureWrk();
+  build(options);
   console.log(`bench: rounds=${options.rounds} duration=${options.durationS}s warmup=${options.warmupS}s ` +
     `workloads=${options.only.join(",")} logs=${logDir}`);
 
@@ -101,7 +117,7 @@ const main = async (options: Options): Promise<number> => {
 
   const baseline = spawnChild(
     "baseline",
-    [process.execPath, path.join(benchDir, "baseline-proxy.ts"), "--config", configFile, "--host", HOST, "--port", String(baselinePort)],
+    [process.execPath, compiled(options, "baseline-proxy.ts"), "--config", configFile, "--host", HOST, "--port", String(baselinePort)],
     { stdout: "ignore", cwd: options.repoRoot, logDir },
   );
   const gatehouse = startGatehouse(options, configFile, gatehousePort, logDir);
@@ -150,7 +166,7 @@ const main = async (options: Options): Promise<number> => {
     options: {
       rounds: options.rounds, durationS: options.durationS, warmupS: options.warmupS, threads: options.threads,
       tunnelBytes: options.tunnelBytes, only: options.only, profile: options.profile,
-      gatehouseCmd: options.gatehouseCmd ?? "node src/main.ts",
+      gatehouseCmd: options.gatehouseCmd ?? `node ${GATEHOUSE_ENTRY}`,
     },
     environment: { node: process.version, wrk: wrkVersion(), cpus: os.cpus().length, loadavg: os.loadavg() },
     workloads: reports.map(toJson),

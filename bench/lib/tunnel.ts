@@ -21,7 +21,8 @@ export interface TunnelRun {
 }
 
 export const runTunnel = async (run: TunnelRun): Promise<TunnelTransfer> => {
-  const script = path.join(import.meta.dirname, "..", "tunnel-client.ts");
+  // the compiled client (bench/run.ts builds dist/ first), like every process of the run
+  const script = path.join(run.cwd, "dist", "bench", "tunnel-client.js");
   const args = [
     process.execPath, script,
     "--proxy-port", String(run.proxyPort),
