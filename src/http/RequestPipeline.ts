@@ -13,6 +13,7 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { randomBytes } from "node:crypto"
@@ -27,7 +28,7 @@ import { Metrics } from "../services/Metrics.ts"
 import { Tracing, type UpstreamLink } from "../services/Tracing.ts"
 import { Filter } from "../services/Filter.ts"
 import { Router } from "../services/Router.ts"
-import { type ForwardResult, type ResponseSink, Upstream } from "../services/Upstream.ts"
+import { type Aborter, type ForwardResult, type ResponseSink, Upstream } from "../services/Upstream.ts"
 import { CliRunner } from "../services/CliRunner.ts"
 import { isCliPath, makeCliExecute } from "./cliExecute.ts"
 import { composeSinks } from "./composeSinks.ts"
@@ -50,7 +51,7 @@ import { normalizedAcceptEncoding } from "../domain/contentEncoding.ts"
 import { cliOutcome } from "../domain/metricLabels.ts"
 import { makeCacheAdmin } from "./cacheAdmin.ts"
 import { type CachePlan, hasCompletion, makeCacheLookup } from "./phases/cacheLookup.ts"
-import { forwardUpstream, prepareExchange, type UpstreamPhaseOptions } from "./phases/upstream.ts"
+import { forwardUpstream, prepareExchange, type PreparedExchange, type UpstreamPhaseOptions } from "./phases/upstream.ts"
 import { type RequestHead, validate } from "./phases/validate.ts"
 import { UpstreamError } from "../domain/errors.ts"
 import type { ResponseGuard } from "../services/Filter.ts"
@@ -280,10 +281,143 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
         else idleWaiters.push(() => resume(Effect.void))
       })
 
+      const settled = (active: number) => {
+        if (active === 0 && idleWaiters.length > 0) {
+          const waiters = idleWaiters
+          idleWaiters = []
+          for (const w of waiters) w()
+        }
+      }
+
       /**
-       * One request's run: decide (a fiber, usually finished before `runFork` returns), then the
-       * exchange natively or as a fiber, then `finish` exactly once. `cancel` stops whatever runs.
+       * One request's run: decide (usually an Exit at once, else a fiber), then the exchange natively or
+       * as a fiber, then `finish` exactly once. A class, not closures: the typical request allocates
+       * one object here, and its steps are prototype methods. `cancel` stops whatever runs.
        */
+      class Run {
+        ended = false
+        /** The decision or cache fiber being waited on (interrupted when the client goes away). */
+        fiber: Fiber.Fiber<unknown, unknown> | undefined = undefined
+        /** The upstream exchange in flight (native relay). */
+        exchange: Aborter | undefined = undefined
+        plan: Plan | undefined = undefined
+        prepared: PreparedExchange | undefined = undefined
+        compressed: CompressedResponse | undefined = undefined
+        t0 = 0n
+        readonly req: IncomingMessage
+        readonly res: ServerResponse
+        readonly ctx: RequestContext
+        readonly expectContinue: boolean
+        constructor(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, expectContinue: boolean) {
+          this.req = req
+          this.res = res
+          this.ctx = ctx
+          this.expectContinue = expectContinue
+        }
+
+        end(exit: Exit.Exit<void, RequestError>): void {
+          if (this.ended) return
+          this.ended = true
+          this.fiber = undefined
+          this.exchange = undefined
+          finish(this.ctx, this.res, exit)
+          settled(--active)
+        }
+
+        /** The client went away before the response was finished: stop what runs. */
+        cancel(): void {
+          if (this.ended) return
+          const fiber = this.fiber
+          const exchange = this.exchange
+          if (fiber !== undefined) fiber.interruptUnsafe()
+          else if (exchange !== undefined) {
+            exchange.abort()
+            this.end(Exit.interrupt())
+          }
+        }
+
+        /** Runs an effect to `then`: at once when it is already an Exit or completes inside `runFork`, else observed (and cancellable). */
+        step<A>(effect: Effect.Effect<A, RequestError>, then: (run: Run, exit: Exit.Exit<A, RequestError>) => void): void {
+          if (Exit.isExit(effect)) return then(this, effect as Exit.Exit<A, RequestError>)
+          const fiber = runFork(effect)
+          const exit = fiber.pollUnsafe()
+          if (exit !== undefined) return then(this, exit)
+          this.fiber = fiber
+          fiber.addObserver((exit) => {
+            this.fiber = undefined
+            then(this, exit)
+          })
+        }
+
+        start(): void {
+          const { req, res, ctx, expectContinue } = this
+          if (ctx.traced) {
+            // a sampled request: one fiber inside its SERVER span, so the phase spans nest under it
+            const whole = Effect.flatMap(decide(req, res, ctx, expectContinue), (plan) => plan === undefined ? Effect.void : exchange(req, res, ctx, plan, expectContinue))
+            const fiber = runFork(tracing.request(req, ctx, whole.pipe(
+              Effect.onExit((exit) => Effect.sync(() => this.end(exit))),
+              Effect.catchCause(() => Effect.void)
+            )))
+            if (fiber.pollUnsafe() === undefined && !this.ended) this.fiber = fiber
+            return
+          }
+          this.step(decideNow(req, res, ctx, expectContinue), decided)
+        }
+
+        /** The exchange in undici's callbacks, then (compression finished) the verdict, then the cache's after-steps. */
+        relay(plan: Plan): void {
+          const { req, res, ctx } = this
+          this.plan = plan
+          const compressed = this.compressed = compress(req, res, NO_LINK)
+          const x = this.prepared = prepareExchange(req, res, plan.head, plan.routed, ctx, exchangeOptions(req, plan, this.expectContinue, NO_LINK, compressed))
+          this.t0 = clock.monotonicTimeNanosUnsafe()
+          const exchange = upstream.send(x.request, x.sink, (outcome) => {
+            if (compressed === undefined || outcome instanceof UpstreamError) this.settle(outcome)
+            else compressed.whenFinished(() => this.settle(outcome))
+          })
+          if (!this.ended) this.exchange = exchange
+        }
+
+        settle(outcome: ForwardResult | UpstreamError): void {
+          if (this.ended) return
+          const { ctx } = this
+          const plan = this.plan!
+          this.exchange = undefined
+          ctx.upstreamNs = clock.monotonicTimeNanosUnsafe() - this.t0
+          const failure = outcome instanceof UpstreamError ? this.prepared!.failure(outcome) : undefined
+          const refused = refusalFor(plan.guard, failure)
+          if (refused !== undefined) runFork(logRefusal(refused))
+          const exit: Exit.Exit<ForwardResult, RequestError> = refused !== undefined
+            ? Exit.fail(refused)
+            : failure !== undefined
+            ? Exit.fail(failure)
+            : Exit.succeed(outcome as ForwardResult)
+          // the cache's store / invalidation / coalescing release / stale-if-error (an Effect:
+          // synchronous for the memory backend, a fiber while Redis answers)
+          if (hasCompletion(plan.cached)) this.step(plan.cached.complete(exit), answered)
+          else answered(this, exit)
+        }
+      }
+
+      /** The decision's outcome: an answer or failure ends the request; a plan goes to the relay. */
+      const decided = (run: Run, exit: Exit.Exit<Plan | undefined, RequestError>): void => {
+        if (Exit.isFailure(exit) || exit.value === undefined) return run.end(exit as Exit.Exit<void, RequestError>)
+        // the native relay: undici's callbacks to the end, no fiber. A throw here would reach the
+        // server's event emitter (or whatever resumed the decision fiber): it becomes this request's defect
+        try {
+          run.relay(exit.value)
+        } catch (e) {
+          run.end(Exit.die(e))
+        }
+      }
+
+      const answered = (run: Run, exit: Exit.Exit<ForwardResult, RequestError>): void => {
+        if (Exit.isFailure(exit)) return run.end(exit)
+        run.ctx.status = exit.value.status
+        run.ctx.bytesOut = exit.value.bytes
+        run.end(Exit.void)
+      }
+
       const handle = (req: IncomingMessage, res: ServerResponse, expectContinue: boolean): void => {
         const rid = req.headers["x-request-id"]
         const ctx = newRequestContext(
@@ -295,93 +429,10 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
         )
         tracing.sample(req, ctx)
         active++
-        let ended = false
-        let cancel: (() => void) | undefined
-        const end = (exit: Exit.Exit<void, RequestError>) => {
-          if (ended) return
-          ended = true
-          cancel = undefined
-          finish(ctx, res, exit)
-          if (--active === 0 && idleWaiters.length > 0) {
-            const waiters = idleWaiters
-            idleWaiters = []
-            for (const w of waiters) w()
-          }
-        }
-        res.on("close", () => {
-          if (!ended && !res.writableFinished) cancel?.()
-        })
-        /** Runs an effect to `then`: at once when it completes synchronously, else observed (and cancellable). */
-        const step = <A>(effect: Effect.Effect<A, RequestError>, then: (exit: Exit.Exit<A, RequestError>) => void) => {
-          if (Exit.isExit(effect)) return then(effect as Exit.Exit<A, RequestError>)
-          const fiber = runFork(effect)
-          const exit = fiber.pollUnsafe()
-          if (exit !== undefined) return then(exit)
-          cancel = () => fiber.interruptUnsafe()
-          fiber.addObserver(then)
-        }
-
-        if (ctx.traced) {
-          // a sampled request: one fiber inside its SERVER span, so the phase spans nest under it
-          const whole = Effect.flatMap(decide(req, res, ctx, expectContinue), (plan) => plan === undefined ? Effect.void : exchange(req, res, ctx, plan, expectContinue))
-          const fiber = runFork(tracing.request(req, ctx, whole.pipe(
-            Effect.onExit((exit) => Effect.sync(() => end(exit))),
-            Effect.catchCause(() => Effect.void)
-          )))
-          if (fiber.pollUnsafe() === undefined) cancel = () => fiber.interruptUnsafe()
-          return
-        }
-        step(decideNow(req, res, ctx, expectContinue), (decided) => {
-          if (Exit.isFailure(decided) || decided.value === undefined) return end(decided as Exit.Exit<void, RequestError>)
-          const plan = decided.value
-          // the native relay: undici's callbacks to the end, no fiber. A throw here would reach the
-          // server's event emitter (or whatever resumed the decision fiber): it becomes this request's defect
-          try {
-            relay(plan)
-          } catch (e) {
-            end(Exit.die(e))
-          }
-        })
-
-        /** The exchange in undici's callbacks, then (compression finished) the verdict, then the cache's after-steps. */
-        function relay(plan: Plan) {
-          const compressed = compress(req, res, NO_LINK)
-          const x = prepareExchange(req, res, plan.head, plan.routed, ctx, exchangeOptions(req, plan, expectContinue, NO_LINK, compressed))
-          const t0 = clock.monotonicTimeNanosUnsafe()
-          const settle = (outcome: ForwardResult | UpstreamError) => {
-            if (ended) return
-            ctx.upstreamNs = clock.monotonicTimeNanosUnsafe() - t0
-            const failure = outcome instanceof UpstreamError ? x.failure(outcome) : undefined
-            const refused = refusalFor(plan.guard, failure)
-            if (refused !== undefined) runFork(logRefusal(refused))
-            const exit: Exit.Exit<ForwardResult, RequestError> = refused !== undefined
-              ? Exit.fail(refused)
-              : failure !== undefined
-              ? Exit.fail(failure)
-              : Exit.succeed(outcome as ForwardResult)
-            // the cache's store / invalidation / coalescing release / stale-if-error (an Effect:
-            // synchronous for the memory backend, a fiber while Redis answers)
-            if (hasCompletion(plan.cached)) step(plan.cached.complete(exit), answered)
-            else answered(exit)
-          }
-          const abort = upstream.send(x.request, x.sink, (outcome) => {
-            if (compressed === undefined || outcome instanceof UpstreamError) settle(outcome)
-            else compressed.whenFinished(() => settle(outcome))
-          })
-          if (!ended) {
-            cancel = () => {
-              abort()
-              end(Exit.interrupt())
-            }
-          }
-        }
-
-        function answered(exit: Exit.Exit<ForwardResult, RequestError>) {
-          if (Exit.isFailure(exit)) return end(exit)
-          ctx.status = exit.value.status
-          ctx.bytesOut = exit.value.bytes
-          end(Exit.void)
-        }
+        const run = new Run(req, res, ctx, expectContinue)
+        ;(res as RunOwner)[RUN] = run
+        res.on("close", onResponseClose)
+        run.start()
       }
 
       return RequestPipeline.of({ requestId, isSelf, handle, idle, inFlight: () => active })
@@ -399,6 +450,14 @@ interface Plan {
 }
 
 const NO_LINK: UpstreamLink = { traceparent: undefined, span: undefined }
+
+/** The run a response belongs to (one shared 'close' listener instead of a closure per request). */
+const RUN = Symbol("gatehouse/Run")
+interface RunOwner { [RUN]?: { readonly ended: boolean; cancel(): void } }
+function onResponseClose(this: ServerResponse) {
+  const run = (this as RunOwner)[RUN]
+  if (run !== undefined && !run.ended && !this.writableFinished) run.cancel()
+}
 
 /** "::ffff:10.0.0.1" → "10.0.0.1". */
 export const normaliseIp = (ip: string | undefined): string =>

@@ -60,6 +60,11 @@ export interface UpgradedConnection {
   readonly socket: Duplex
 }
 
+/** Stops an exchange in flight (its `done` is then never called). */
+export interface Aborter {
+  abort(): void
+}
+
 export interface ForwardResult {
   readonly status: number
   readonly bytes: number
@@ -72,7 +77,7 @@ export class Upstream extends Context.Service<Upstream, {
    * The same exchange driven in undici's callbacks, for the request path's native relay: `done` is
    * called once with the result or the typed failure (never after the returned abort is called).
    */
-  send(request: ForwardRequest, sink: ResponseSink, done: (outcome: ForwardResult | UpstreamError) => void): () => void
+  send(request: ForwardRequest, sink: ResponseSink, done: (outcome: ForwardResult | UpstreamError) => void): Aborter
   /** Pool stats per origin ("scheme://host:port"), read when metrics are scraped. */
   readonly poolStats: () => ReadonlyMap<string, PoolStats>
   /** HTTP/1.1 Upgrade (RFC 9110 §7.8): resolves with the upstream's 101 head and its socket. */
@@ -116,64 +121,93 @@ export class Upstream extends Context.Service<Upstream, {
         })),
         (a) => Effect.promise(() => a.destroy().catch(() => undefined))
       )
-      /** One attempt in undici's callbacks; `done` is called once (result or typed failure). */
-      const attempt = (request: ForwardRequest, sink: ResponseSink, done: (outcome: ForwardResult | UpstreamError) => void): () => void => {
-        let controller: Dispatcher.DispatchController | undefined
-        let status = 0
-        let bytes = 0
-        let settled = false
-        const handler: Dispatcher.DispatchHandler = {
-          onRequestStart: (c) => { controller = c },
-          onResponseStart: (c, statusCode, headers, statusMessage) => {
-            status = statusCode
-            try {
-              sink.head(statusCode, statusMessage, headers as HeaderMap)
-            } catch (e) {
-              // Node refused the head (a header value it will not write): a broken upstream response.
-              c.abort(e as Error)
-            }
-          },
-          onResponseData: (c, chunk) => {
-            bytes += chunk.length
-            if (!sink.data(chunk)) {
-              c.pause()
-              sink.onDrain(() => c.resume())
-            }
-          },
-          onResponseEnd: (_c, trailers) => {
-            if (settled) return
-            settled = true
-            sink.end(trailers as HeaderMap)
-            done({ status, bytes })
-          },
-          onResponseError: (_c, cause) => {
-            if (settled) return
-            settled = true
-            done(new UpstreamError({ reason: classifyUpstreamError(cause), upstream: request.origin, responseStarted: sink.started(), cause }))
+      /**
+       * One exchange in undici's callbacks, as one object: it is the dispatch handler (prototype
+       * methods, no closure per callback) and the caller's abort handle. RFC 9110 §9.2.2: a retryable
+       * request (idempotent, no body) is dispatched once more on a connect/reset failure before any
+       * response byte. `done` is called once (result or typed failure), never after `abort`.
+       */
+      class Exchange implements Dispatcher.DispatchHandler, Aborter {
+        controller: Dispatcher.DispatchController | undefined = undefined
+        status = 0
+        bytes = 0
+        settled = false
+        retried = false
+        readonly request: ForwardRequest
+        readonly sink: ResponseSink
+        readonly done: (outcome: ForwardResult | UpstreamError) => void
+        constructor(request: ForwardRequest, sink: ResponseSink, done: (outcome: ForwardResult | UpstreamError) => void) {
+          this.request = request
+          this.sink = sink
+          this.done = done
+        }
+
+        dispatch(): void {
+          const request = this.request
+          ;(request.insecureTls === true ? insecure ?? agent : agent).dispatch({
+            origin: request.origin,
+            path: request.path,
+            method: request.method as Dispatcher.HttpMethod,
+            headers: request.headers,
+            body: request.body as NonNullable<Dispatcher.DispatchOptions["body"]> | null
+          }, this)
+        }
+
+        abort(): void {
+          this.settled = true
+          this.controller?.abort(new Error("request interrupted"))
+        }
+
+        onRequestStart(c: Dispatcher.DispatchController): void {
+          this.controller = c
+        }
+
+        onResponseStart(c: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | Array<string> | undefined>, statusMessage?: string): void {
+          if (this.settled) return
+          this.status = statusCode
+          try {
+            this.sink.head(statusCode, statusMessage, headers as HeaderMap)
+          } catch (e) {
+            // Node refused the head (a header value it will not write): a broken upstream response.
+            c.abort(e as Error)
           }
         }
-        ;(request.insecureTls === true ? insecure ?? agent : agent).dispatch({
-          origin: request.origin,
-          path: request.path,
-          method: request.method as Dispatcher.HttpMethod,
-          headers: request.headers,
-          body: request.body as NonNullable<Dispatcher.DispatchOptions["body"]> | null
-        }, handler)
-        return () => {
-          settled = true
-          controller?.abort(new Error("request interrupted"))
+
+        onResponseData(c: Dispatcher.DispatchController, chunk: Buffer): void {
+          this.bytes += chunk.length
+          if (!this.sink.data(chunk)) {
+            c.pause()
+            this.sink.onDrain(() => c.resume())
+          }
+        }
+
+        onResponseEnd(_c: Dispatcher.DispatchController, trailers: Record<string, string | Array<string> | undefined>): void {
+          if (this.settled) return
+          this.settled = true
+          this.sink.end(trailers as HeaderMap)
+          this.done({ status: this.status, bytes: this.bytes })
+        }
+
+        onResponseError(_c: Dispatcher.DispatchController, cause: Error): void {
+          if (this.settled) return
+          const request = this.request
+          const failure = new UpstreamError({ reason: classifyUpstreamError(cause), upstream: request.origin, responseStarted: this.sink.started(), cause })
+          if (request.retryable && !this.retried && !failure.responseStarted && isRetryableFailure(failure.reason)) {
+            this.retried = true
+            this.controller = undefined
+            this.status = 0
+            this.bytes = 0
+            this.dispatch()
+            return
+          }
+          this.settled = true
+          this.done(failure)
         }
       }
-      // RFC 9110 §9.2.2: one more attempt, for idempotent requests without a body, on a
-      // connect/reset failure before any response byte
-      const send = (request: ForwardRequest, sink: ResponseSink, done: (outcome: ForwardResult | UpstreamError) => void): () => void => {
-        if (!request.retryable) return attempt(request, sink, done)
-        let abort = attempt(request, sink, (first) => {
-          if (first instanceof UpstreamError && !first.responseStarted && isRetryableFailure(first.reason)) {
-            abort = attempt(request, sink, done)
-          } else done(first)
-        })
-        return () => abort()
+      const send = (request: ForwardRequest, sink: ResponseSink, done: (outcome: ForwardResult | UpstreamError) => void): Aborter => {
+        const exchange = new Exchange(request, sink, done)
+        exchange.dispatch()
+        return exchange
       }
       const poolStats = () => {
         const out = new Map<string, PoolStats>()
@@ -208,8 +242,8 @@ export class Upstream extends Context.Service<Upstream, {
         send,
         forward: (request, sink) =>
           Effect.callback<ForwardResult, UpstreamError>((resume) => {
-            const abort = send(request, sink, (outcome) => resume(outcome instanceof UpstreamError ? Effect.fail(outcome) : Effect.succeed(outcome)))
-            return Effect.sync(abort)
+            const exchange = send(request, sink, (outcome) => resume(outcome instanceof UpstreamError ? Effect.fail(outcome) : Effect.succeed(outcome)))
+            return Effect.sync(() => exchange.abort())
           })
       })
     })
