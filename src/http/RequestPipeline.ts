@@ -281,7 +281,8 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
         else idleWaiters.push(() => resume(Effect.void))
       })
 
-      const settled = (active: number) => {
+      /** Wakes what waits on `idle` once no request is in flight. */
+      const wakeIdleWaiters = (active: number) => {
         if (active === 0 && idleWaiters.length > 0) {
           const waiters = idleWaiters
           idleWaiters = []
@@ -302,7 +303,6 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
         exchange: Aborter | undefined = undefined
         plan: Plan | undefined = undefined
         prepared: PreparedExchange | undefined = undefined
-        compressed: CompressedResponse | undefined = undefined
         t0 = 0n
         readonly req: IncomingMessage
         readonly res: ServerResponse
@@ -321,7 +321,7 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
           this.fiber = undefined
           this.exchange = undefined
           finish(this.ctx, this.res, exit)
-          settled(--active)
+          wakeIdleWaiters(--active)
         }
 
         /** The client went away before the response was finished: stop what runs. */
@@ -368,7 +368,7 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
         relay(plan: Plan): void {
           const { req, res, ctx } = this
           this.plan = plan
-          const compressed = this.compressed = compress(req, res, NO_LINK)
+          const compressed = compress(req, res, NO_LINK)
           const x = this.prepared = prepareExchange(req, res, plan.head, plan.routed, ctx, exchangeOptions(req, plan, this.expectContinue, NO_LINK, compressed))
           this.t0 = clock.monotonicTimeNanosUnsafe()
           const exchange = upstream.send(x.request, x.sink, (outcome) => {
