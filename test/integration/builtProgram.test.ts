@@ -6,13 +6,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { execFile } from "node:child_process"
 import { request } from "node:http"
-import { join } from "node:path"
 import { type Origin, startOrigin } from "../fixtures/origins.ts"
 import { BUILT_ENTRY, ROOT, runProgram, startProgram, writeTempConfig } from "../fixtures/program.ts"
 
 const build = (): Promise<{ code: number; output: string }> =>
   new Promise((resolve) => {
-    execFile(process.execPath, [join(ROOT, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json"], { cwd: ROOT, timeout: 120_000 }, (err, stdout, stderr) =>
+    execFile("npm", ["run", "--silent", "build"], { cwd: ROOT, timeout: 120_000 }, (err, stdout, stderr) =>
       resolve({ code: err === null ? 0 : Number((err as { code?: number }).code ?? 1), output: stdout + stderr }))
   })
 
