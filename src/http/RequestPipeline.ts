@@ -453,10 +453,10 @@ const NO_LINK: UpstreamLink = { traceparent: undefined, span: undefined }
 
 /** The run a response belongs to (one shared 'close' listener instead of a closure per request). */
 const RUN = Symbol("gatehouse/Run")
-interface RunOwner { [RUN]?: { readonly ended: boolean; cancel(): void } }
+interface RunOwner { [RUN]?: { cancel(): void } }
 function onResponseClose(this: ServerResponse) {
-  const run = (this as RunOwner)[RUN]
-  if (run !== undefined && !run.ended && !this.writableFinished) run.cancel()
+  // (a run that already ended ignores cancel)
+  if (!this.writableFinished) (this as RunOwner)[RUN]?.cancel()
 }
 
 /** "::ffff:10.0.0.1" → "10.0.0.1". */
