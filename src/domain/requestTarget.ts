@@ -6,22 +6,50 @@ export type RequestTarget =
   | { readonly form: "asterisk" }
   | { readonly form: "invalid"; readonly reason: string }
 
-const AUTHORITY = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]+)(?::(\d{1,5}))?$/
+/** Characters of a reg-name host (RFC 3986 §3.2.2: unreserved, sub-delims, pct-encoded) and of an IP literal. */
+const charTable = (chars: string): Uint8Array => {
+  const t = new Uint8Array(128)
+  for (let i = 0; i < chars.length; i++) t[chars.charCodeAt(i)] = 1
+  return t
+}
+const ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+const REG_NAME = charTable(ALNUM + "._~!$&'()*+,;=%-")
+const IP_LITERAL = charTable("0123456789ABCDEFabcdef:.")
 
 export interface Authority {
   readonly hostname: string
   readonly port: number | undefined
 }
 
-/** host[:port] or [v6]:port → parts; undefined when malformed. Hostname lowercased, brackets removed. */
+/**
+ * host[:port] or [v6]:port → parts; undefined when malformed (port outside 1-65535 or over 5
+ * digits). Hostname lowercased, brackets removed. A scan over character tables, not a regex: it
+ * runs for every request's Host header.
+ */
 export const parseAuthority = (authority: string): Authority | undefined => {
-  const m = AUTHORITY.exec(authority)
-  if (m === null) return undefined
-  const host = m[1]!
-  const port = m[2] === undefined ? undefined : Number(m[2])
-  if (port !== undefined && (port < 1 || port > 65535)) return undefined
-  const hostname = (host.startsWith("[") ? host.slice(1, -1) : host).toLowerCase()
-  return { hostname, port }
+  const n = authority.length
+  let i = 0
+  let hostname: string
+  if (n > 0 && authority.charCodeAt(0) === 91 /* [ */) {
+    i = 1
+    for (let c = authority.charCodeAt(i); i < n && c < 128 && IP_LITERAL[c] === 1; c = authority.charCodeAt(++i));
+    if (i === 1 || i >= n || authority.charCodeAt(i) !== 93 /* ] */) return undefined
+    hostname = authority.slice(1, i).toLowerCase()
+    i++
+  } else {
+    for (let c = authority.charCodeAt(0); i < n && c < 128 && REG_NAME[c] === 1; c = authority.charCodeAt(++i));
+    if (i === 0) return undefined
+    hostname = (i === n ? authority : authority.slice(0, i)).toLowerCase()
+  }
+  if (i === n) return { hostname, port: undefined }
+  if (authority.charCodeAt(i) !== 58 /* : */ || n - i - 1 < 1 || n - i - 1 > 5) return undefined
+  let port = 0
+  for (let j = i + 1; j < n; j++) {
+    const d = authority.charCodeAt(j) - 48
+    if (d < 0 || d > 9) return undefined
+    port = port * 10 + d
+  }
+  return port < 1 || port > 65535 ? undefined : { hostname, port }
 }
 
 export const classifyTarget = (url: string, method: string, hostHeader: string | undefined): RequestTarget => {

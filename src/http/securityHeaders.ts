@@ -27,16 +27,43 @@ const compile = (h: ResponseHeaders): Compiled | undefined => {
   return plain.length === 0 && tls.length === 0 && remove.length === 0 ? undefined : { plain, tls, remove, override: h.override }
 }
 
+/** The hardening in front of one response's sink. */
+class HardeningSink implements ResponseSink {
+  readonly inner: ResponseSink
+  readonly policy: Compiled
+  readonly add: ReadonlyArray<readonly [string, string]>
+  constructor(inner: ResponseSink, policy: Compiled, add: ReadonlyArray<readonly [string, string]>) {
+    this.inner = inner
+    this.policy = policy
+    this.add = add
+  }
+  head(status: number, statusText: string | undefined, headers: HeaderMap): void {
+    const { remove, override } = this.policy
+    for (let i = 0; i < remove.length; i++) if (headers[remove[i]!] !== undefined) delete headers[remove[i]!] // (a delete is a runtime call even when absent)
+    const add = this.add
+    for (let i = 0; i < add.length; i++) {
+      const field = add[i]!
+      if (override || headers[field[0]] === undefined) headers[field[0]] = field[1]
+    }
+    this.inner.head(status, statusText, headers)
+  }
+  data(chunk: Buffer): boolean {
+    return this.inner.data(chunk)
+  }
+  onDrain(resume: () => void): void {
+    this.inner.onDrain(resume)
+  }
+  end(trailers: HeaderMap): void {
+    this.inner.end(trailers)
+  }
+  started(): boolean {
+    return this.inner.started()
+  }
+}
+
 const wrapper = (c: Compiled, tls: boolean): SinkWrapper => {
   const add = tls ? c.tls : c.plain
-  return (sink: ResponseSink): ResponseSink => ({
-    ...sink,
-    head: (status, statusText, headers: HeaderMap) => {
-      for (const n of c.remove) if (headers[n] !== undefined) delete headers[n] // (a delete is a runtime call even when absent)
-      for (const [n, v] of add) if (c.override || headers[n] === undefined) headers[n] = v
-      sink.head(status, statusText, headers)
-    }
-  })
+  return (sink: ResponseSink): ResponseSink => new HardeningSink(sink, c, add)
 }
 
 /** Built once in the pipeline layer: the global policy and each route's merged policy (cached by rule). */

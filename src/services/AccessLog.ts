@@ -81,18 +81,28 @@ export const msText = (ms: number): string => {
   return `${whole}.${frac < 10 ? "00" : frac < 100 ? "0" : ""}${frac}`
 }
 
-/** ISO-8601 time of a millisecond, remembered for the next line in the same millisecond. */
-const isoClock = () => {
-  let lastMs = -1
-  let last = ""
+/**
+ * ISO-8601 time of a millisecond (`new Date(ms).toISOString()`): the text up to the seconds is
+ * remembered for the rest of its second, the milliseconds are written from digits.
+ */
+export const isoClock = () => {
+  let second = Number.NaN
+  let prefix = ""
   return (ms: number): string => {
-    if (ms !== lastMs) {
-      lastMs = ms
-      last = new Date(ms).toISOString()
+    const s = Math.floor(ms / 1000)
+    if (s !== second) {
+      second = s
+      const iso = new Date(s * 1000).toISOString() // "...T01:27:05.000Z" (or a ±YYYYYY year)
+      prefix = iso.slice(0, iso.length - 4)
     }
-    return last
+    const frac = ms - s * 1000
+    return `${prefix}${frac < 10 ? "00" : frac < 100 ? "0" : ""}${frac}Z`
   }
 }
+
+/** Access-log buffering (AccessLog.layer): written when this many characters wait, or this long after the first. */
+const FLUSH_BYTES = 65536
+const FLUSH_MS = 100
 
 export class AccessLog extends Context.Service<AccessLog, {
   write(entry: AccessEntry): Effect.Effect<void>
@@ -115,17 +125,19 @@ export class AccessLog extends Context.Service<AccessLog, {
     )
 
   /**
-   * Production: lines to stdout, batched per event-loop turn (like nginx's `access_log ... buffer=`):
-   * one write(2) for all the requests finished in a turn instead of one each (stdout to a file or
-   * pipe is a synchronous write in Node). A batch over 64 KiB is written at once; the layer's
-   * finalizer writes what is left at shutdown.
+   * Production: lines to stdout, buffered like nginx's `access_log ... buffer=64k flush=100ms`: one
+   * write(2) for all the lines of up to 100 ms instead of one per line or per event-loop turn (stdout
+   * to a file or pipe is a synchronous write in Node). A buffer over 64 KiB is written at once; the
+   * layer's finalizer writes what is left at shutdown (a process killed with SIGKILL loses at most
+   * the last 100 ms of lines).
    */
   static readonly layer = Layer.unwrap(Effect.gen(function*() {
     let pending: Array<string> = []
     let size = 0
-    let scheduled = false
+    let timer: ReturnType<typeof setTimeout> | undefined
     const flush = () => {
-      scheduled = false
+      if (timer !== undefined) clearTimeout(timer)
+      timer = undefined
       if (pending.length === 0) return
       const out = pending.length === 1 ? pending[0]! : pending.join("")
       pending = []
@@ -136,10 +148,10 @@ export class AccessLog extends Context.Service<AccessLog, {
     return AccessLog.make((line) => {
       pending.push(line)
       size += line.length
-      if (size >= 65536) flush()
-      else if (!scheduled) {
-        scheduled = true
-        setImmediate(flush)
+      if (size >= FLUSH_BYTES) flush()
+      else if (timer === undefined) {
+        timer = setTimeout(flush, FLUSH_MS)
+        timer.unref()
       }
     })
   }))

@@ -172,7 +172,7 @@ export class Compression extends Context.Service<Compression, CompressionService
             if (z === undefined) inner.end(trailers)
             else z.end()
           },
-          started: inner.started
+          started: () => inner.started()
         })
         return { wrap, finished, whenFinished }
       }

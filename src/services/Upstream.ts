@@ -26,6 +26,8 @@ export interface ForwardRequest {
 /**
  * Where the response goes. The bytes never become an Effect Stream here: undici hands chunks to the
  * sink natively and the sink's `false` from `data` pauses the upstream socket until `drain`.
+ * Implementations are classes (one object per response, methods on the prototype): a wrapper
+ * delegates to its inner sink by calling it, never by spreading it (`{...inner}` copies no methods).
  */
 export interface ResponseSink {
   head(status: number, statusText: string | undefined, headers: HeaderMap): void
@@ -33,7 +35,7 @@ export interface ResponseSink {
   onDrain(resume: () => void): void
   end(trailers: HeaderMap): void
   /** True once anything reached the client: a failure can no longer be answered, only cut. */
-  readonly started: () => boolean
+  started(): boolean
 }
 
 /** One origin's pool, as undici counts it (a Client when max_connections_per_origin is 1). */

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { type AccessEntry, jsonLine, msText } from "../../src/services/AccessLog.ts"
+import { type AccessEntry, isoClock, jsonLine, msText } from "../../src/services/AccessLog.ts"
 
 const base: AccessEntry = {
   request_id: "ab12cd34-1",
@@ -57,6 +57,15 @@ describe("access log JSON line (hand-written serializer)", () => {
     for (const d of [0, 12, 0.001, 1e-7, 123456.789]) {
       const e = { ...base, duration_ms: d, status: 502, bytes_in: 10485760 }
       assert.strictEqual(jsonLine(TIME, e), reference(e))
+    }
+  })
+
+  it("the time field is Date#toISOString of the millisecond, across seconds, days and years", () => {
+    const iso = isoClock()
+    const start = Date.UTC(2026, 11, 31, 23, 59, 58, 990)
+    for (let ms = start; ms < start + 2500; ms += 7) assert.strictEqual(iso(ms), new Date(ms).toISOString())
+    for (const ms of [0, -1, 1, 999, 1000, 253402300799999, 253402300800000, Date.UTC(1969, 0, 1), start]) {
+      assert.strictEqual(iso(ms), new Date(ms).toISOString())
     }
   })
 })

@@ -49,7 +49,13 @@ const one = (v: string | Array<string> | undefined): string | undefined => (Arra
 /** Adds a Cache-Status to whatever passes (methods and requests the cache does not handle). */
 const statusOnly = (value: string): CachePlan => ({
   ...PASS,
-  wrap: (inner) => ({ ...inner, head: (s, t, h) => inner.head(s, t, { ...h, "cache-status": value }) })
+  wrap: (inner) => ({
+    head: (s, t, h) => inner.head(s, t, { ...h, "cache-status": value }),
+    data: (chunk) => inner.data(chunk),
+    onDrain: (resume) => inner.onDrain(resume),
+    end: (trailers) => inner.end(trailers),
+    started: () => inner.started()
+  })
 })
 
 export interface CacheLookupDeps {
@@ -74,7 +80,9 @@ export const makeCacheLookup = (deps: CacheLookupDeps) => {
     return {
       ...PASS,
       wrap: (inner) => ({
-        ...inner,
+        data: (chunk) => inner.data(chunk),
+        onDrain: (resume) => inner.onDrain(resume),
+        started: () => inner.started(),
         head: (status, text, headers: HeaderMap) => {
           for (const name of ["location", "content-location"]) {
             const v = one(headers[name])

@@ -38,24 +38,38 @@ async function* countedBody(req: IncomingMessage, ctx: RequestContext, limit: nu
   }
 }
 
-export const responseSink = (res: ServerResponse, via: string): ResponseSink => ({
-  head: (status, statusText, headers) => {
-    const out = downstreamResponseHeaders(headers, via)
-    if (statusText === undefined || statusText === "") res.writeHead(status, out)
-    else res.writeHead(status, statusText, out)
-  },
-  data: (chunk) => res.write(chunk),
-  onDrain: (resume) => { res.once("drain", resume) },
-  end: (trailers: HeaderMap) => {
+/** The client's end of the response: writes what the (wrapped) sink passes on to `res`. */
+export class ClientSink implements ResponseSink {
+  readonly res: ServerResponse
+  readonly via: string
+  constructor(res: ServerResponse, via: string) {
+    this.res = res
+    this.via = via
+  }
+  head(status: number, statusText: string | undefined, headers: HeaderMap): void {
+    const out = downstreamResponseHeaders(headers, this.via)
+    if (statusText === undefined || statusText === "") this.res.writeHead(status, out)
+    else this.res.writeHead(status, statusText, out)
+  }
+  data(chunk: Buffer): boolean {
+    return this.res.write(chunk)
+  }
+  onDrain(resume: () => void): void {
+    this.res.once("drain", resume)
+  }
+  end(trailers: HeaderMap): void {
+    const res = this.res
     if (trailers !== null && typeof trailers === "object" && (res as unknown as { chunkedEncoding?: boolean }).chunkedEncoding === true) {
       let any = false
       for (const _ in trailers) { any = true; break }
       if (any) res.addTrailers(trailers as Record<string, string>)
     }
     res.end()
-  },
-  started: () => res.headersSent
-})
+  }
+  started(): boolean {
+    return this.res.headersSent
+  }
+}
 
 /** An upstream exchange ready to send: the request, the client's (wrapped) sink, and the failure's meaning. */
 export interface PreparedExchange {
@@ -108,7 +122,7 @@ export const prepareExchange = (
       retryable: !head.hasBody && IDEMPOTENT.has(method),
       insecureTls: routed.backend.rule?.tls_insecure_skip_verify === true
     },
-    sink: options.wrapSink(responseSink(res, options.via)),
+    sink: options.wrapSink(new ClientSink(res, options.via)),
     failure: (e) => {
       if (overflow.hit) return new PayloadTooLarge({ length: ctx.bytesIn, limit: options.maxBodyBytes })
       if (req.destroyed && !req.complete) return new ClientAborted({ phase: "request body" })

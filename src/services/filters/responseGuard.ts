@@ -17,78 +17,122 @@ import type { ActiveFilter, BodyInspector, FilterRequest } from "./FilterPlugin.
 export interface ResponseGuard {
   readonly wrap: (sink: ResponseSink) => ResponseSink
   /** Set once a response filter refused the response. */
-  readonly verdict: () => Blocked | undefined
+  verdict(): Blocked | undefined
 }
 
 type HeadCheck = NonNullable<ActiveFilter["responseHead"]>
 type BodyCheck = NonNullable<ActiveFilter["responseBody"]>
 
+/** One response's guard: the checks and the verdict, shared by its sink wrapper. */
+class Guard implements ResponseGuard {
+  result: Blocked | undefined = undefined
+  readonly req: FilterRequest
+  readonly heads: ReadonlyArray<HeadCheck>
+  readonly bodies: ReadonlyArray<BodyCheck>
+  constructor(req: FilterRequest, heads: ReadonlyArray<HeadCheck>, bodies: ReadonlyArray<BodyCheck>) {
+    this.req = req
+    this.heads = heads
+    this.bodies = bodies
+  }
+  /** (A function value: the pipeline composes it with the other response filters.) */
+  readonly wrap = (inner: ResponseSink): ResponseSink => new GuardSink(this, inner)
+  verdict(): Blocked | undefined {
+    return this.result
+  }
+  refuse(b: Blocked): never {
+    this.result = b
+    throw b
+  }
+}
+
+/** The guarded sink: checks the head, runs the body inspectors, holds back what is not yet judged. */
+class GuardSink implements ResponseSink {
+  inspectors: Array<BodyInspector> = []
+  /** The held-back head (status 0: none held). */
+  heldStatus = 0
+  heldText: string | undefined = undefined
+  heldHeaders: HeaderMap | undefined = undefined
+  hold = 0
+  buffered: Array<Buffer> = []
+  heldBytes = 0
+  readonly guard: Guard
+  readonly inner: ResponseSink
+  constructor(guard: Guard, inner: ResponseSink) {
+    this.guard = guard
+    this.inner = inner
+  }
+
+  head(status: number, statusText: string | undefined, headers: HeaderMap): void {
+    const { guard } = this
+    for (const check of guard.heads) {
+      const b = check(guard.req, status, headers)
+      if (b !== undefined) guard.refuse(b)
+    }
+    const inspectors: Array<BodyInspector> = this.inspectors = []
+    let hold = 0
+    for (const make of guard.bodies) {
+      const ins = make(guard.req, status, headers)
+      if (ins === undefined) continue
+      inspectors.push(ins)
+      if (ins.holdBytes > hold) hold = ins.holdBytes
+    }
+    this.hold = hold
+    if (inspectors.length === 0) this.inner.head(status, statusText, headers)
+    else {
+      this.heldStatus = status
+      this.heldText = statusText
+      this.heldHeaders = headers
+    }
+  }
+
+  data(chunk: Buffer): boolean {
+    for (const ins of this.inspectors) {
+      const b = ins.data(chunk)
+      if (b !== undefined) this.guard.refuse(b)
+    }
+    if (this.heldStatus === 0) return this.inner.data(chunk)
+    this.buffered.push(chunk)
+    this.heldBytes += chunk.length
+    return this.heldBytes > this.hold ? this.flush() : true
+  }
+
+  onDrain(resume: () => void): void {
+    this.inner.onDrain(resume)
+  }
+
+  end(trailers: HeaderMap): void {
+    for (const ins of this.inspectors) {
+      const b = ins.end()
+      if (b !== undefined) {
+        this.guard.result = b
+        return
+      }
+    }
+    if (this.heldStatus !== 0) this.flush()
+    this.inner.end(trailers)
+  }
+
+  started(): boolean {
+    return this.guard.result !== undefined || this.inner.started()
+  }
+
+  /** Writes the held head and body. */
+  flush(): boolean {
+    const { inner } = this
+    const status = this.heldStatus
+    this.heldStatus = 0
+    inner.head(status, this.heldText, this.heldHeaders!)
+    this.heldHeaders = undefined
+    let ok = true
+    const buffered = this.buffered
+    for (let i = 0; i < buffered.length; i++) ok = inner.data(buffered[i]!)
+    this.buffered = []
+    return ok
+  }
+}
+
 export const makeResponseGuard = (
   req: FilterRequest,
   heads: ReadonlyArray<HeadCheck>,
   bodies: ReadonlyArray<BodyCheck>
-): ResponseGuard => {
-  let verdict: Blocked | undefined
-  const refuse = (b: Blocked): never => {
-    verdict = b
-    throw b
-  }
-  const wrap = (inner: ResponseSink): ResponseSink => {
-    let inspectors: Array<BodyInspector> = []
-    let held: [number, string | undefined, HeaderMap] | undefined
-    let hold = 0
-    let buffered: Array<Buffer> = []
-    let heldBytes = 0
-    const flush = (): boolean => {
-      const [status, text, headers] = held!
-      held = undefined
-      inner.head(status, text, headers)
-      let ok = true
-      for (const chunk of buffered) ok = inner.data(chunk)
-      buffered = []
-      return ok
-    }
-    return {
-      head: (status, statusText, headers) => {
-        for (const check of heads) {
-          const b = check(req, status, headers)
-          if (b !== undefined) refuse(b)
-        }
-        inspectors = []
-        hold = 0
-        for (const make of bodies) {
-          const ins = make(req, status, headers)
-          if (ins === undefined) continue
-          inspectors.push(ins)
-          if (ins.holdBytes > hold) hold = ins.holdBytes
-        }
-        if (inspectors.length === 0) inner.head(status, statusText, headers)
-        else held = [status, statusText, headers]
-      },
-      data: (chunk) => {
-        for (const ins of inspectors) {
-          const b = ins.data(chunk)
-          if (b !== undefined) refuse(b)
-        }
-        if (held === undefined) return inner.data(chunk)
-        buffered.push(chunk)
-        heldBytes += chunk.length
-        return heldBytes > hold ? flush() : true
-      },
-      onDrain: (resume) => inner.onDrain(resume),
-      end: (trailers) => {
-        for (const ins of inspectors) {
-          const b = ins.end()
-          if (b !== undefined) {
-            verdict = b
-            return
-          }
-        }
-        if (held !== undefined) flush()
-        inner.end(trailers)
-      },
-      started: () => verdict !== undefined || inner.started()
-    }
-  }
-  return { wrap, verdict: () => verdict }
-}
+): ResponseGuard => new Guard(req, heads, bodies)
