@@ -100,9 +100,11 @@ export const isoClock = () => {
   }
 }
 
-/** Access-log buffering (AccessLog.layer): written when this many characters wait, or this long after the first. */
+/** Access-log buffering (AccessLog.layer): written when this many bytes wait, or this long after the first line. */
 const FLUSH_BYTES = 65536
 const FLUSH_MS = 100
+/** Room for a full batch plus one more line of any usual size. */
+const BUFFER_BYTES = FLUSH_BYTES + 16384
 
 export class AccessLog extends Context.Service<AccessLog, {
   write(entry: AccessEntry): Effect.Effect<void>
@@ -132,23 +134,29 @@ export class AccessLog extends Context.Service<AccessLog, {
    * the last 100 ms of lines).
    */
   static readonly layer = Layer.unwrap(Effect.gen(function*() {
-    let pending: Array<string> = []
-    let size = 0
+    // Each line is encoded into the buffer as it is logged (while its text is still in the CPU's
+    // cache), so a write is one Buffer: no join of old strings, no encoding at write time.
+    let buf = Buffer.allocUnsafeSlow(BUFFER_BYTES)
+    let used = 0
     let timer: ReturnType<typeof setTimeout> | undefined
     const flush = () => {
       if (timer !== undefined) clearTimeout(timer)
       timer = undefined
-      if (pending.length === 0) return
-      const out = pending.length === 1 ? pending[0]! : pending.join("")
-      pending = []
-      size = 0
+      if (used === 0) return
+      const out = buf.subarray(0, used)
+      used = 0
       process.stdout.write(out)
+      // stdout still holds it (a pipe that was full): the next lines go to a fresh buffer
+      if (process.stdout.writableLength > 0) buf = Buffer.allocUnsafeSlow(BUFFER_BYTES)
     }
     yield* Effect.addFinalizer(() => Effect.sync(flush))
     return AccessLog.make((line) => {
-      pending.push(line)
-      size += line.length
-      if (size >= FLUSH_BYTES) flush()
+      if (line.length * 3 > buf.length - used) { // (UTF-8: at most 3 bytes per UTF-16 unit)
+        flush()
+        if (line.length * 3 > buf.length) return void process.stdout.write(line)
+      }
+      used += buf.write(line, used)
+      if (used >= FLUSH_BYTES) flush()
       else if (timer === undefined) {
         timer = setTimeout(flush, FLUSH_MS)
         timer.unref()

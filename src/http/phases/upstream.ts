@@ -100,6 +100,10 @@ export const prepareExchange = (
       ctx.bytesIn = head.contentLength
       body = req
     } else body = countedBody(req, ctx, options.maxBodyBytes, overflow)
+  } else {
+    // nothing to read: let the request reach 'end' now, so Node releases it from the connection's
+    // parser when the response finishes instead of waiting for it (clearIncoming, resOnFinish)
+    req.resume()
   }
   const headers = upstreamRequestHeaders(options.rawHeaders ?? req.rawHeaders, routed.backend.host, {
     clientIp: ctx.clientIp,
