@@ -15,38 +15,50 @@ export interface Signature {
 
 export interface SignatureScanner {
   /** Feed the next chunk; returns the name of the first signature found so far, else undefined. */
-  readonly push: (chunk: Buffer) => string | undefined
+  push(chunk: Buffer): string | undefined
+}
+
+const search = (signatures: ReadonlyArray<Signature>, buf: Buffer): string | undefined => {
+  for (const s of signatures) if (buf.indexOf(s.bytes) >= 0) return s.name
+  return undefined
 }
 
 /**
- * Compiles a signature set once; each call of the result is a fresh scanner for one body. The seam
- * window keeps a view of the previous chunk's last bytes (no copy: the body's chunks are not reused).
+ * One body's scanner. The seam window needs the last `keep` bytes of what came before: it keeps a
+ * reference to the previous chunk (no copy, no view: the body's chunks are not reused) and only
+ * builds the window when a next chunk comes, so a body of one chunk costs one search.
  */
-export const signatureScanners = (signatures: ReadonlyArray<Signature>): () => SignatureScanner => {
-  const keep = Math.max(0, ...signatures.map((s) => s.bytes.length)) - 1
-  const search = (buf: Buffer): string | undefined => {
-    for (const s of signatures) if (buf.indexOf(s.bytes) >= 0) return s.name
+class SeamScanner implements SignatureScanner {
+  /** The previous chunk, or the last `keep` bytes before it when it was shorter than `keep`. */
+  prev: Buffer | undefined = undefined
+  readonly signatures: ReadonlyArray<Signature>
+  readonly keep: number
+  constructor(signatures: ReadonlyArray<Signature>, keep: number) {
+    this.signatures = signatures
+    this.keep = keep
+  }
+  push(chunk: Buffer): string | undefined {
+    const { keep, prev } = this
+    const tail = prev === undefined || prev.length <= keep ? prev : prev.subarray(prev.length - keep)
+    if (tail !== undefined) {
+      const hit = search(this.signatures, Buffer.concat([tail, chunk.subarray(0, keep)]))
+      if (hit !== undefined) return hit
+    }
+    const hit = search(this.signatures, chunk)
+    if (hit !== undefined) return hit
+    this.prev = chunk.length >= keep || tail === undefined ? chunk : Buffer.concat([tail, chunk]).subarray(-keep)
     return undefined
   }
-  if (keep <= 0) return () => ({ push: search })
-  return () => {
-    let tail: Buffer | undefined
-    return {
-      push: (chunk) => {
-        if (tail !== undefined) {
-          const hit = search(Buffer.concat([tail, chunk.subarray(0, keep)]))
-          if (hit !== undefined) return hit
-        }
-        const hit = search(chunk)
-        if (hit !== undefined) return hit
-        // the new tail: last `keep` bytes of (tail + chunk)
-        tail = chunk.length >= keep
-          ? chunk.subarray(chunk.length - keep)
-          : Buffer.concat(tail === undefined ? [chunk] : [tail, chunk]).subarray(-keep)
-        return undefined
-      }
-    }
+}
+
+/** Compiles a signature set once; each call of the result is a fresh scanner for one body. */
+export const signatureScanners = (signatures: ReadonlyArray<Signature>): () => SignatureScanner => {
+  const keep = Math.max(0, ...signatures.map((s) => s.bytes.length)) - 1
+  if (keep <= 0) {
+    const whole: SignatureScanner = { push: (chunk) => search(signatures, chunk) }
+    return () => whole
   }
+  return () => new SeamScanner(signatures, keep)
 }
 
 export const makeSignatureScanner = (signatures: ReadonlyArray<Signature>): SignatureScanner => signatureScanners(signatures)()

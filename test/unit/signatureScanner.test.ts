@@ -34,4 +34,12 @@ describe("signature scanner (sliding window over chunk boundaries)", () => {
     broken[30] = 0x20
     assert.strictEqual(scanAll([broken.subarray(0, 30), broken.subarray(30)]), undefined)
   })
+  it("finds it when a long chunk is followed by tiny ones (the seam window spans several chunks)", () => {
+    for (const cut of [1001, 1030, 1067]) {
+      const chunks: Array<Buffer> = [body.subarray(0, cut)]
+      for (let i = cut; i < body.length; i += 3) chunks.push(body.subarray(i, i + 3))
+      assert.strictEqual(scanAll(chunks), "EICAR", `cut ${cut}`)
+    }
+    assert.strictEqual(scanAll([body.subarray(0, 1030), ...Array.from(body.subarray(1030, 1040), (b) => Buffer.from([b]))]), undefined)
+  })
 })

@@ -32,9 +32,9 @@ export interface BodyInspector {
    * head until the first chunk has been inspected.
    */
   readonly holdBytes: number
-  readonly data: (chunk: Buffer) => Blocked | undefined
+  data(chunk: Buffer): Blocked | undefined
   /** The body is complete (whole-body checks, e.g. digests). */
-  readonly end: () => Blocked | undefined
+  end(): Blocked | undefined
 }
 
 export interface ActiveFilter {

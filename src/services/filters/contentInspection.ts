@@ -8,7 +8,7 @@
 import { createHash, type Hash } from "node:crypto"
 import { Blocked } from "../../domain/errors.ts"
 import type { HeaderMap } from "../../domain/hopHeaders.ts"
-import { EICAR, type Signature, signatureScanners } from "../../domain/signatureScanner.ts"
+import { EICAR, type Signature, type SignatureScanner, signatureScanners } from "../../domain/signatureScanner.ts"
 import type { BodyInspector, FilterPlugin, FilterRequest } from "./FilterPlugin.ts"
 
 const SIGNATURES: ReadonlyArray<Signature> = [{ name: "EICAR-Test-File", bytes: Buffer.from(EICAR, "latin1") }]
@@ -32,6 +32,43 @@ const mediaTypeOf = (headers: HeaderMap): string | undefined => {
 
 const blocked = (req: FilterRequest, rule: string, reason: string) =>
   new Blocked({ filter: "inspection", subject: req.host ?? req.rawHost, rule, reason })
+
+/** One response body's inspection: the EICAR scanner and the digest, as the chunks pass. */
+class Inspection implements BodyInspector {
+  seen = 0
+  hash: Hash | undefined
+  readonly req: FilterRequest
+  readonly scanner: SignatureScanner | undefined
+  readonly maxDigest: number
+  readonly digests: ReadonlySet<string>
+  readonly holdBytes: number
+  constructor(req: FilterRequest, scanner: SignatureScanner | undefined, hash: Hash | undefined, maxDigest: number, digests: ReadonlySet<string>, holdBytes: number) {
+    this.req = req
+    this.scanner = scanner
+    this.hash = hash
+    this.maxDigest = maxDigest
+    this.digests = digests
+    this.holdBytes = holdBytes
+  }
+  data(chunk: Buffer): Blocked | undefined {
+    this.seen += chunk.length
+    if (this.hash !== undefined) {
+      if (this.seen > this.maxDigest) this.hash = undefined
+      else this.hash.update(chunk)
+    }
+    const hit = this.scanner?.push(chunk)
+    return hit === undefined
+      ? undefined
+      : blocked(this.req, `security.inspection.eicar: ${hit}`, `response body contains the ${hit} signature`)
+  }
+  end(): Blocked | undefined {
+    if (this.hash === undefined) return undefined
+    const hex = this.hash.digest("hex")
+    return this.digests.has(hex)
+      ? blocked(this.req, `security.inspection.sha256: ${hex}`, `response body matches a blocked SHA-256 digest`)
+      : undefined
+  }
+}
 
 export const contentInspection: FilterPlugin = {
   name: "inspection",
@@ -66,31 +103,9 @@ export const contentInspection: FilterPlugin = {
       const length = contentLengthOf(headers)
       const digest = digests.size > 0 && (length === undefined || length <= maxDigest)
       if (!digest && !scanEicar) return undefined
-      const scanner = scanEicar ? newEicarScanner() : undefined
-      let hash: Hash | undefined = digest ? createHash("sha256") : undefined
-      let seen = 0
-      return {
+      return new Inspection(req, scanEicar ? newEicarScanner() : undefined, digest ? createHash("sha256") : undefined, maxDigest, digests,
         // digest bodies are held whole (they are within max_digest_bytes); small known-length bodies too
-        holdBytes: digest ? (length ?? maxDigest) : length !== undefined && length <= holdBytes ? length : 0,
-        data: (chunk) => {
-          seen += chunk.length
-          if (hash !== undefined) {
-            if (seen > maxDigest) hash = undefined
-            else hash.update(chunk)
-          }
-          const hit = scanner?.push(chunk)
-          return hit === undefined
-            ? undefined
-            : blocked(req, `security.inspection.eicar: ${hit}`, `response body contains the ${hit} signature`)
-        },
-        end: () => {
-          if (hash === undefined) return undefined
-          const hex = hash.digest("hex")
-          return digests.has(hex)
-            ? blocked(req, `security.inspection.sha256: ${hex}`, `response body matches a blocked SHA-256 digest`)
-            : undefined
-        }
-      }
+        digest ? (length ?? maxDigest) : length !== undefined && length <= holdBytes ? length : 0)
     }
     return responseHead === undefined ? { name: "inspection", responseBody } : { name: "inspection", responseHead, responseBody }
   }

@@ -45,15 +45,17 @@ class Guard implements ResponseGuard {
   }
 }
 
+const NONE: ReadonlyArray<BodyInspector> = []
+
 /** The guarded sink: checks the head, runs the body inspectors, holds back what is not yet judged. */
 class GuardSink implements ResponseSink {
-  inspectors: Array<BodyInspector> = []
+  inspectors: ReadonlyArray<BodyInspector> = NONE
   /** The held-back head (status 0: none held). */
   heldStatus = 0
   heldText: string | undefined = undefined
   heldHeaders: HeaderMap | undefined = undefined
   hold = 0
-  buffered: Array<Buffer> = []
+  buffered: Array<Buffer> | undefined = undefined
   heldBytes = 0
   readonly guard: Guard
   readonly inner: ResponseSink
@@ -68,16 +70,17 @@ class GuardSink implements ResponseSink {
       const b = check(guard.req, status, headers)
       if (b !== undefined) guard.refuse(b)
     }
-    const inspectors: Array<BodyInspector> = this.inspectors = []
+    let inspectors: Array<BodyInspector> | undefined
     let hold = 0
     for (const make of guard.bodies) {
       const ins = make(guard.req, status, headers)
       if (ins === undefined) continue
-      inspectors.push(ins)
+      ;(inspectors ??= []).push(ins)
       if (ins.holdBytes > hold) hold = ins.holdBytes
     }
+    this.inspectors = inspectors ?? NONE
     this.hold = hold
-    if (inspectors.length === 0) this.inner.head(status, statusText, headers)
+    if (inspectors === undefined) this.inner.head(status, statusText, headers)
     else {
       this.heldStatus = status
       this.heldText = statusText
@@ -91,7 +94,7 @@ class GuardSink implements ResponseSink {
       if (b !== undefined) this.guard.refuse(b)
     }
     if (this.heldStatus === 0) return this.inner.data(chunk)
-    this.buffered.push(chunk)
+    ;(this.buffered ??= []).push(chunk)
     this.heldBytes += chunk.length
     return this.heldBytes > this.hold ? this.flush() : true
   }
@@ -125,8 +128,8 @@ class GuardSink implements ResponseSink {
     this.heldHeaders = undefined
     let ok = true
     const buffered = this.buffered
-    for (let i = 0; i < buffered.length; i++) ok = inner.data(buffered[i]!)
-    this.buffered = []
+    this.buffered = undefined
+    if (buffered !== undefined) for (let i = 0; i < buffered.length; i++) ok = inner.data(buffered[i]!)
     return ok
   }
 }
