@@ -31,15 +31,17 @@ const REQUEST_REWRITTEN: ReadonlySet<string> = new Set([
 ])
 
 /** A Connection value that is exactly one of the connection options (any case), naming no field. */
-const isPlainOption = (v: string): boolean =>
-  (v.length === 10 || v.length === 5) && (v === "keep-alive" || v === "close" || v.toLowerCase() === "keep-alive" || v.toLowerCase() === "close")
+const isPlainOption = (v: string): boolean => {
+  if (v.length !== 10 && v.length !== 5) return false
+  const l = v.toLowerCase()
+  return l === "keep-alive" || l === "close"
+}
 
 /** The lowercase field names listed in Connection header values (§7.6.1). */
 export const connectionTokens = (values: ReadonlyArray<string>): ReadonlySet<string> | undefined => {
   let out: Set<string> | undefined
   for (const v of values) {
     if (isPlainOption(v)) continue // the usual "keep-alive" / "close": nothing named, nothing to split
-
     for (const part of v.split(",")) {
       const t = part.trim().toLowerCase()
       if (t !== "" && t !== "close" && t !== "keep-alive") (out ??= new Set()).add(t)

@@ -7,7 +7,7 @@
 import type { ResponseHeaders, RouteResponseHeaders } from "../domain/config/responseHeaders.ts"
 import type { HeaderMap } from "../domain/hopHeaders.ts"
 import type { ResponseSink } from "../services/Upstream.ts"
-import type { SinkWrapper } from "./composeSinks.ts"
+import { DelegatingSink, type SinkWrapper } from "./composeSinks.ts"
 
 interface Compiled {
   readonly plain: ReadonlyArray<readonly [string, string]>
@@ -28,16 +28,15 @@ const compile = (h: ResponseHeaders): Compiled | undefined => {
 }
 
 /** The hardening in front of one response's sink. */
-class HardeningSink implements ResponseSink {
-  readonly inner: ResponseSink
+class HardeningSink extends DelegatingSink {
   readonly policy: Compiled
   readonly add: ReadonlyArray<readonly [string, string]>
   constructor(inner: ResponseSink, policy: Compiled, add: ReadonlyArray<readonly [string, string]>) {
-    this.inner = inner
+    super(inner)
     this.policy = policy
     this.add = add
   }
-  head(status: number, statusText: string | undefined, headers: HeaderMap): void {
+  override head(status: number, statusText: string | undefined, headers: HeaderMap): void {
     const { remove, override } = this.policy
     for (let i = 0; i < remove.length; i++) if (headers[remove[i]!] !== undefined) delete headers[remove[i]!] // (a delete is a runtime call even when absent)
     const add = this.add
@@ -46,18 +45,6 @@ class HardeningSink implements ResponseSink {
       if (override || headers[field[0]] === undefined) headers[field[0]] = field[1]
     }
     this.inner.head(status, statusText, headers)
-  }
-  data(chunk: Buffer): boolean {
-    return this.inner.data(chunk)
-  }
-  onDrain(resume: () => void): void {
-    this.inner.onDrain(resume)
-  }
-  end(trailers: HeaderMap): void {
-    this.inner.end(trailers)
-  }
-  started(): boolean {
-    return this.inner.started()
   }
 }
 

@@ -153,7 +153,10 @@ export class AccessLog extends Context.Service<AccessLog, {
     return AccessLog.make((line) => {
       if (line.length * 3 > buf.length - used) { // (UTF-8: at most 3 bytes per UTF-16 unit)
         flush()
-        if (line.length * 3 > buf.length) return void process.stdout.write(line)
+        if (line.length * 3 > buf.length) { // a line longer than the whole buffer goes out alone
+          process.stdout.write(line)
+          return
+        }
       }
       used += buf.write(line, used)
       if (used >= FLUSH_BYTES) flush()

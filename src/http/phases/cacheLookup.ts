@@ -21,6 +21,7 @@ import type { Cache, Flight } from "../../services/Cache.ts"
 import type { ForwardResult, ResponseSink } from "../../services/Upstream.ts"
 import { filledEntry, fillingSink, type FillContext, newFillState, releaseEnd, writeStored } from "./cacheStore.ts"
 import type { RequestHead } from "./validate.ts"
+import { DelegatingSink } from "../composeSinks.ts"
 
 export interface CachePlan {
   /** A stored response was written: the request is done. */
@@ -49,14 +50,19 @@ const one = (v: string | Array<string> | undefined): string | undefined => (Arra
 /** Adds a Cache-Status to whatever passes (methods and requests the cache does not handle). */
 const statusOnly = (value: string): CachePlan => ({
   ...PASS,
-  wrap: (inner) => ({
-    head: (s, t, h) => inner.head(s, t, { ...h, "cache-status": value }),
-    data: (chunk) => inner.data(chunk),
-    onDrain: (resume) => inner.onDrain(resume),
-    end: (trailers) => inner.end(trailers),
-    started: () => inner.started()
-  })
+  wrap: (inner) => new CacheStatusSink(inner, value)
 })
+
+class CacheStatusSink extends DelegatingSink {
+  readonly value: string
+  constructor(inner: ResponseSink, value: string) {
+    super(inner)
+    this.value = value
+  }
+  override head(status: number, statusText: string | undefined, headers: HeaderMap): void {
+    this.inner.head(status, statusText, { ...headers, "cache-status": this.value })
+  }
+}
 
 export interface CacheLookupDeps {
   readonly cache: Cache["Service"]
