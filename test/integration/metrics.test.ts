@@ -97,9 +97,7 @@ describe("metrics (OpenTelemetry → Prometheus)", () => {
   })
 
   it("a dead backend shows as down; a dead metrics port is a config error naming metrics.port", async () => {
-    const dead = await startOrigin()
-    const url = dead.url
-    await dead.close()
+    const url = "http://127.0.0.1:1" // refused (a privileged port no test binds, unlike a closed origin's, which a parallel test may take)
     const p = await startProxy({ routing: { default_backend: url } })
     try {
       expect((await fetch(`${p.url}/`)).status).toBe(502)

@@ -6,6 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { createServer, request, type Server } from "node:http"
+import net, { type AddressInfo } from "node:net"
 import { type Origin, startOrigin } from "../fixtures/origins.ts"
 import { type RunningProxy, startProxy } from "../fixtures/proxy.ts"
 
@@ -74,15 +75,18 @@ describe("tracing (OpenTelemetry → OTLP/HTTP)", () => {
   let receiver: Awaited<ReturnType<typeof startReceiver>>
   let origin: Origin
   let proxy: RunningProxy
+  let dead: net.Server
   beforeAll(async () => {
     receiver = await startReceiver()
     origin = await startOrigin((_req, res) => {
       const body = "x".repeat(4096)
       res.writeHead(200, { "content-type": "text/plain", "content-length": String(body.length) }).end(body)
     })
-    const dead = await startOrigin()
-    const deadUrl = dead.url
-    await dead.close()
+    // an upstream that resets every connection (a closed origin's port could be taken by another
+    // test's server before the request is sent, when the suite runs in parallel)
+    dead = net.createServer((sock) => sock.resetAndDestroy())
+    await new Promise<void>((resolve) => dead.listen(0, "127.0.0.1", resolve))
+    const deadUrl = `http://127.0.0.1:${(dead.address() as AddressInfo).port}`
     proxy = await startProxy({
       routing: { default_backend: origin.url, rules: [{ match: { path_prefix: "/dead" }, forward: { target: deadUrl } }] },
       compression: { enabled: true },
@@ -96,6 +100,7 @@ describe("tracing (OpenTelemetry → OTLP/HTTP)", () => {
   afterAll(async () => {
     await origin.close()
     await receiver.close()
+    await new Promise((resolve) => dead.close(resolve))
   })
 
   const spansOf = (traceId: string) => receiver.spans.filter((s) => s.traceId === traceId)
