@@ -4,33 +4,9 @@
  * upstream's head and chunks first (content inspection sees what the origin sent), the last one
  * writes to the client's sink. `undefined` entries (inactive filters) are skipped.
  */
-import type { HeaderMap } from "../domain/hopHeaders.ts"
 import type { ResponseSink } from "../services/Upstream.ts"
 
 export type SinkWrapper = (sink: ResponseSink) => ResponseSink
-
-/** A wrapper that passes everything on to its inner sink; subclasses override what they change. */
-export class DelegatingSink implements ResponseSink {
-  readonly inner: ResponseSink
-  constructor(inner: ResponseSink) {
-    this.inner = inner
-  }
-  head(status: number, statusText: string | undefined, headers: HeaderMap): void {
-    this.inner.head(status, statusText, headers)
-  }
-  data(chunk: Buffer): boolean {
-    return this.inner.data(chunk)
-  }
-  onDrain(resume: () => void): void {
-    this.inner.onDrain(resume)
-  }
-  end(trailers: HeaderMap): void {
-    this.inner.end(trailers)
-  }
-  started(): boolean {
-    return this.inner.started()
-  }
-}
 
 export const composeSinks = (wrappers: ReadonlyArray<SinkWrapper | undefined>): SinkWrapper => (sink) => {
   let out = sink

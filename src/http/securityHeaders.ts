@@ -6,8 +6,8 @@
  */
 import type { ResponseHeaders, RouteResponseHeaders } from "../domain/config/responseHeaders.ts"
 import type { HeaderMap } from "../domain/hopHeaders.ts"
-import type { ResponseSink } from "../services/Upstream.ts"
-import { DelegatingSink, type SinkWrapper } from "./composeSinks.ts"
+import { DelegatingSink, type ResponseSink } from "../services/Upstream.ts"
+import type { SinkWrapper } from "./composeSinks.ts"
 
 interface Compiled {
   readonly plain: ReadonlyArray<readonly [string, string]>

@@ -38,6 +38,29 @@ export interface ResponseSink {
   started(): boolean
 }
 
+/** A wrapper that passes everything on to its inner sink; subclasses override what they change. */
+export class DelegatingSink implements ResponseSink {
+  readonly inner: ResponseSink
+  constructor(inner: ResponseSink) {
+    this.inner = inner
+  }
+  head(status: number, statusText: string | undefined, headers: HeaderMap): void {
+    this.inner.head(status, statusText, headers)
+  }
+  data(chunk: Buffer): boolean {
+    return this.inner.data(chunk)
+  }
+  onDrain(resume: () => void): void {
+    this.inner.onDrain(resume)
+  }
+  end(trailers: HeaderMap): void {
+    this.inner.end(trailers)
+  }
+  started(): boolean {
+    return this.inner.started()
+  }
+}
+
 /** One origin's pool, as undici counts it (a Client when max_connections_per_origin is 1). */
 export interface PoolStats {
   readonly connected: number

@@ -18,10 +18,9 @@ import { NotInCache } from "../../domain/errors.ts"
 import type { HeaderMap } from "../../domain/hopHeaders.ts"
 import type { RequestContext } from "../../domain/RequestContext.ts"
 import type { Cache, Flight } from "../../services/Cache.ts"
-import type { ForwardResult, ResponseSink } from "../../services/Upstream.ts"
+import { DelegatingSink, type ForwardResult, type ResponseSink } from "../../services/Upstream.ts"
 import { filledEntry, fillingSink, type FillContext, newFillState, releaseEnd, writeStored } from "./cacheStore.ts"
 import type { RequestHead } from "./validate.ts"
-import { DelegatingSink } from "../composeSinks.ts"
 
 export interface CachePlan {
   /** A stored response was written: the request is done. */

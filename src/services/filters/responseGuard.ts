@@ -11,7 +11,7 @@
  */
 import type { Blocked } from "../../domain/errors.ts"
 import type { HeaderMap } from "../../domain/hopHeaders.ts"
-import type { ResponseSink } from "../Upstream.ts"
+import { DelegatingSink, type ResponseSink } from "../Upstream.ts"
 import type { ActiveFilter, BodyInspector, FilterRequest } from "./FilterPlugin.ts"
 
 export interface ResponseGuard {
@@ -48,7 +48,7 @@ class Guard implements ResponseGuard {
 const NONE: ReadonlyArray<BodyInspector> = []
 
 /** The guarded sink: checks the head, runs the body inspectors, holds back what is not yet judged. */
-class GuardSink implements ResponseSink {
+class GuardSink extends DelegatingSink {
   inspectors: ReadonlyArray<BodyInspector> = NONE
   /** The held-back head (status 0: none held). */
   heldStatus = 0
@@ -58,13 +58,12 @@ class GuardSink implements ResponseSink {
   buffered: Array<Buffer> | undefined = undefined
   heldBytes = 0
   readonly guard: Guard
-  readonly inner: ResponseSink
   constructor(guard: Guard, inner: ResponseSink) {
+    super(inner)
     this.guard = guard
-    this.inner = inner
   }
 
-  head(status: number, statusText: string | undefined, headers: HeaderMap): void {
+  override head(status: number, statusText: string | undefined, headers: HeaderMap): void {
     const { guard } = this
     for (const check of guard.heads) {
       const b = check(guard.req, status, headers)
@@ -88,7 +87,7 @@ class GuardSink implements ResponseSink {
     }
   }
 
-  data(chunk: Buffer): boolean {
+  override data(chunk: Buffer): boolean {
     for (const ins of this.inspectors) {
       const b = ins.data(chunk)
       if (b !== undefined) this.guard.refuse(b)
@@ -99,11 +98,7 @@ class GuardSink implements ResponseSink {
     return this.heldBytes > this.hold ? this.flush() : true
   }
 
-  onDrain(resume: () => void): void {
-    this.inner.onDrain(resume)
-  }
-
-  end(trailers: HeaderMap): void {
+  override end(trailers: HeaderMap): void {
     for (const ins of this.inspectors) {
       const b = ins.end()
       if (b !== undefined) {
@@ -115,7 +110,7 @@ class GuardSink implements ResponseSink {
     this.inner.end(trailers)
   }
 
-  started(): boolean {
+  override started(): boolean {
     return this.guard.result !== undefined || this.inner.started()
   }
 
