@@ -18,6 +18,7 @@ import { DestinationGuard } from "../services/DestinationGuard.ts"
 import { ProxyAuth } from "../services/ProxyAuth.ts"
 import { RateLimiter } from "../services/RateLimiter.ts"
 import { Lifecycle } from "../services/Lifecycle.ts"
+import { Reclaimer } from "../services/Reclaimer.ts"
 import { Metrics } from "../services/Metrics.ts"
 import { answerParserError, type ParserError, problemForParserError } from "./clientError.ts"
 import { connectTunnel } from "./connectTunnel.ts"
@@ -76,7 +77,8 @@ export const makeListener = Effect.gen(function*() {
     proxyAuth: yield* ProxyAuth,
     rateLimiter: yield* RateLimiter,
     destinations,
-    metrics
+    metrics,
+    reclaimer: yield* Reclaimer
   }
   // IP ACL at accept: the verdict is kept for the connection; a denied client's first request
   // (or CONNECT) is answered 403 with `connection: close` (pipeline phase "acl").
@@ -100,7 +102,8 @@ export const makeListener = Effect.gen(function*() {
     proxyAuth: tunnelDeps.proxyAuth,
     rateLimiter: tunnelDeps.rateLimiter,
     destinations,
-    metrics
+    metrics,
+    reclaimer: tunnelDeps.reclaimer
   }
   server.on("upgrade", (req: IncomingMessage, sock: Duplex, head: Buffer) => {
     sock.on("error", () => {})

@@ -24,6 +24,7 @@ import type { ProxyAuth } from "../services/ProxyAuth.ts"
 import type { RateLimiter } from "../services/RateLimiter.ts"
 import { settleTunnel } from "./tunnelExit.ts"
 import type { MetricsHooks } from "../services/Metrics.ts"
+import type { Reclaimer } from "../services/Reclaimer.ts"
 import { bridgeSockets } from "./socketBridge.ts"
 
 export interface TunnelDeps {
@@ -37,6 +38,7 @@ export interface TunnelDeps {
   readonly rateLimiter: RateLimiter["Service"]
   readonly destinations: DestinationGuard["Service"]
   readonly metrics: MetricsHooks
+  readonly reclaimer: Reclaimer["Service"]
 }
 
 const ESTABLISHED = "HTTP/1.1 200 Connection Established\r\nvia: 1.1 gatehouse\r\n\r\n"
@@ -101,7 +103,7 @@ export const connectTunnel = (deps: TunnelDeps, req: IncomingMessage, client: Du
       established = true
       ctx.status = 200
       if (head.length > 0) upstream.write(head)
-      yield* bridgeSockets(client, upstream, target, server.timeouts.idle, () => { idled = true })
+      yield* bridgeSockets(client, upstream, target, server.timeouts.idle, deps.reclaimer.relayed, () => { idled = true })
       ctx.bytesIn = (client as Socket).bytesRead ?? 0
       ctx.bytesOut = (client as Socket).bytesWritten ?? 0
     })

@@ -25,12 +25,16 @@ const HIGH_WATER = 16
 const resetError = (label: string, cause: unknown) =>
   new UpstreamError({ reason: "reset", upstream: label, responseStarted: true, cause })
 
-/** A socket's bytes as a Stream: pushed on 'data', paused while `HIGH_WATER` chunks are queued. */
-const socketStream = (from: Duplex, label: string): Stream.Stream<Uint8Array, UpstreamError> =>
+/**
+ * A socket's bytes as a Stream: pushed on 'data', paused while `HIGH_WATER` chunks are queued.
+ * Each chunk's size goes to `relayed` (the Reclaimer: relayed buffers are freed while young).
+ */
+const socketStream = (from: Duplex, label: string, relayed: (bytes: number) => void): Stream.Stream<Uint8Array, UpstreamError> =>
   Stream.callback<Uint8Array, UpstreamError>((queue) =>
     Effect.acquireRelease(
       Effect.sync(() => {
         const onData = (chunk: Buffer) => {
+          relayed(chunk.length)
           Queue.offerUnsafe(queue, chunk)
           if (Queue.sizeUnsafe(queue) >= HIGH_WATER) from.pause()
         }
@@ -84,21 +88,22 @@ const writeBatch = (from: Duplex, to: Duplex, label: string) => (chunks: Readonl
     })
   })
 
-const pipeOneWay = (from: Duplex, to: Duplex, label: string) =>
-  Stream.runForEachArray(socketStream(from, label), writeBatch(from, to, label)).pipe(
+const pipeOneWay = (from: Duplex, to: Duplex, label: string, relayed: (bytes: number) => void) =>
+  Stream.runForEachArray(socketStream(from, label, relayed), writeBatch(from, to, label)).pipe(
     // the source ended: half-close the destination (its queued writes go first)
     Effect.andThen(Effect.sync(() => { if (!to.destroyed && !to.writableEnded) to.end() }))
   )
 
 /**
  * Join both ways. After `idleMs` without traffic on either socket both are destroyed and `onIdle`
- * runs (so the caller can log `idle_timeout`).
+ * runs (so the caller can log `idle_timeout`). `relayed` hears every chunk's size (Reclaimer).
  */
 export const bridgeSockets = (
   client: Duplex,
   upstream: Duplex,
   label: string,
   idleMs: number,
+  relayed: (bytes: number) => void,
   onIdle: () => void = () => {}
 ): Effect.Effect<void, UpstreamError> =>
   Effect.suspend(() => {
@@ -109,5 +114,5 @@ export const bridgeSockets = (
     }
     ;(upstream as Partial<Socket>).setTimeout?.(idleMs, idle)
     ;(client as Partial<Socket>).setTimeout?.(idleMs, idle)
-    return Effect.all([pipeOneWay(client, upstream, label), pipeOneWay(upstream, client, label)], { concurrency: 2, discard: true })
+    return Effect.all([pipeOneWay(client, upstream, label, relayed), pipeOneWay(upstream, client, label, relayed)], { concurrency: 2, discard: true })
   })

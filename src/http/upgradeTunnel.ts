@@ -23,6 +23,7 @@ import type { Router } from "../services/Router.ts"
 import type { Upstream } from "../services/Upstream.ts"
 import { settleTunnel } from "./tunnelExit.ts"
 import type { MetricsHooks } from "../services/Metrics.ts"
+import type { Reclaimer } from "../services/Reclaimer.ts"
 import { pinDestination } from "./phases/destination.ts"
 import { filterPhase } from "./phases/filter.ts"
 import { route, type SelfCheck } from "./phases/route.ts"
@@ -43,6 +44,7 @@ export interface UpgradeDeps {
   readonly rateLimiter: RateLimiter["Service"]
   readonly destinations: DestinationGuard["Service"]
   readonly metrics: MetricsHooks
+  readonly reclaimer: Reclaimer["Service"]
 }
 
 const head101 = (headers: Record<string, string | Array<string> | undefined>, via: string): string => {
@@ -98,7 +100,7 @@ export const upgradeTunnel = (deps: UpgradeDeps, req: IncomingMessage, client: D
       switched = true
       ctx.status = 101
       if (head.length > 0) up.socket.write(head)
-      yield* bridgeSockets(client, up.socket, ctx.upstream, deps.config.server.timeouts.idle, () => { idled = true })
+      yield* bridgeSockets(client, up.socket, ctx.upstream, deps.config.server.timeouts.idle, deps.reclaimer.relayed, () => { idled = true })
     })
     const report = (exit: Exit.Exit<void, RequestError>) =>
       Effect.gen(function*() {

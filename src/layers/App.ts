@@ -13,6 +13,7 @@ import { Lifecycle } from "../services/Lifecycle.ts"
 import { Metrics } from "../services/Metrics.ts"
 import { ProxyAuth } from "../services/ProxyAuth.ts"
 import { RateLimiter } from "../services/RateLimiter.ts"
+import { Reclaimer } from "../services/Reclaimer.ts"
 import { Router } from "../services/Router.ts"
 import { Tracing } from "../services/Tracing.ts"
 import { Upstream } from "../services/Upstream.ts"
@@ -26,7 +27,7 @@ const access = Layer.mergeAll(RateLimiter.layer, ProxyAuth.layer, DestinationGua
 
 /** Everything the data plane needs besides Config and the access-log sink. */
 const core = (accessLog: Layer.Layer<AccessLog, never, Config>) => {
-  const services = Layer.mergeAll(Router.layer, Upstream.layer, accessLog, Lifecycle.layer, CliRunner.layer, Filter.layer)
+  const services = Layer.mergeAll(Router.layer, Upstream.layer, accessLog, Lifecycle.layer, CliRunner.layer, Filter.layer, Reclaimer.layer)
     .pipe(Layer.provideMerge(observability))
   return Listener.layer.pipe(
     Layer.provideMerge(RequestPipeline.layer),

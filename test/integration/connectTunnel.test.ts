@@ -92,6 +92,32 @@ describe("CONNECT tunnels (RFC 9110 §9.3.6)", () => {
     sock.destroy()
   })
 
+  it("relays 48 MiB intact while the Reclaimer forces scavenges every 16 MiB (relayed buffers freed young)", async () => {
+    const before = proxy.scavengesForced()
+    const { sock } = await openTunnel(proxy.port, `127.0.0.1:${sink.port}`)
+    const chunk = randomBytes(1024 * 1024)
+    const hash = createHash("sha256")
+    const reply = new Promise<string>((resolve) => {
+      let text = ""
+      sock.on("data", (c) => (text += c))
+      sock.on("end", () => resolve(text))
+    })
+    let left = 48
+    const pump = () => {
+      while (left > 0) {
+        left--
+        hash.update(chunk)
+        if (!sock.write(chunk)) return void sock.once("drain", pump)
+      }
+      sock.end()
+    }
+    pump()
+    expect(await reply).toBe(`${hash.digest("hex")} ${48 * chunk.length}`)
+    // both directions count: 48 MiB up (plus a short reply) is at least 2 forced scavenges
+    expect(proxy.scavengesForced() - before).toBeGreaterThanOrEqual(2)
+    sock.destroy()
+  })
+
   it("forwards bytes the client pipelined right after the CONNECT head", async () => {
     const r = await rawRequest(proxy.port, `CONNECT 127.0.0.1:${echo.port} HTTP/1.1\r\nHost: x\r\n\r\nearly-bytes`)
     expect(r.text).toContain("200 Connection Established")
