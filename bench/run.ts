@@ -5,6 +5,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { defaultConfigYaml } from "./lib/config.ts";
 import { readOptions, UsageError } from "./lib/options.ts";
 import type { Options } from "./lib/options.ts";
 import { freePort, killAllSync, spawnChild, stopAll, waitForAnnouncedPort, waitForReadiness } from "./lib/procs.ts";
@@ -46,16 +47,7 @@ const configYaml = (options: Options, port: number, originPort: number, sinkPort
       .replaceAll("${ORIGIN_PORT}", String(originPort))
       .replaceAll("${SINK_PORT}", String(sinkPort ?? 443)) + (extra.length === 0 ? "" : `\n${extra.join("\n")}\n`);
   }
-  const allowed = sinkPort === undefined ? [443] : [443, sinkPort];
-  return [
-    `server: {host: ${HOST}, port: ${port}, connect: {allowed_ports: [${allowed.join(", ")}]}}`,
-    `routing: {default_backend: "http://${HOST}:${originPort}", rules: []}`,
-    "logging: {level: info, format: json}",
-    // the bench's origin and sink are on loopback, which the SSRF guard refuses unless allowed
-    `security: {allow_private_destinations: ["${HOST}/32"]}`,
-    ...extra,
-    "",
-  ].join("\n");
+  return defaultConfigYaml(HOST, port, originPort, sinkPort, extra);
 };
 
 /** Starts one of the bench's own helpers (origin, sink, tunnel baseline) and returns its port. */

@@ -4,7 +4,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { livePids } from "./procs.ts";
 
-const clockTicks = ((): number => {
+export const clockTicks = ((): number => {
   try {
     return Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
   } catch {
@@ -23,7 +23,7 @@ const systemTicks = (): { busy: number; steal: number } => {
 };
 
 /** utime + stime + cutime + cstime of one process (reaped children fold into c*time). */
-const processTicks = (pid: number): number => {
+export const processTicks = (pid: number): number => {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");

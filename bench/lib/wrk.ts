@@ -90,6 +90,8 @@ export interface WrkRun {
   readonly script: string;
   readonly logDir: string;
   readonly cwd: string;
+  /** Pin wrk to this CPU (`taskset -c`); unpinned when absent. */
+  readonly cpu?: number;
 }
 
 export const runWrk = async (run: WrkRun): Promise<WrkResult> => {
@@ -101,7 +103,10 @@ export const runWrk = async (run: WrkRun): Promise<WrkResult> => {
     "-s", run.script,
     `http://127.0.0.1:${run.port}/`,
   ];
-  const child = spawnChild("wrk", ["wrk", ...args], { stdout: "pipe", stdin: "ignore", cwd: run.cwd, logDir: run.logDir, graceMs: 1000 });
+  const child = spawnChild("wrk", ["wrk", ...args], {
+    stdout: "pipe", stdin: "ignore", cwd: run.cwd, logDir: run.logDir, graceMs: 1000,
+    ...(run.cpu === undefined ? {} : { shellCommand: `taskset -c ${run.cpu}` }),
+  });
   let output = "";
   child.proc.stdout?.setEncoding("utf8");
   child.proc.stdout?.on("data", (chunk: string) => (output += chunk));
