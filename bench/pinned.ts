@@ -9,16 +9,17 @@
 //
 // Usage: npm run bench:pinned            (A = baseline proxy, B = Gatehouse, reverse proxy, 64 connections)
 // env:   PINNED_A_CMD / PINNED_B_CMD     shell commands; " --config F --host H --port N" is appended
-//                                        (default A: node dist/bench/baseline-proxy.js, B: node dist/src/main.js)
+//                                        (default A: node dist/bench/baseline-proxy.js, B: Gatehouse as `npm start` runs it)
 //        PINNED_CONFIG_EXTRA             YAML lines appended to both proxies' config (e.g. "cache: {enabled: true}")
 //        PINNED_MODE (reverse|forward)   origin-form GET / or absolute-form through the proxy
 //        PINNED_CONNECTIONS (64)  PINNED_DURATION (10 s)  PINNED_ROUNDS (3)  PINNED_WARMUP (3 s)
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { defaultConfigYaml } from "./lib/config.ts";
 import { clockTicks, processTicks } from "./lib/cpu.ts";
+import { startNodeFlags } from "./lib/startFlags.ts";
 import { freePort, killAllSync, spawnChild, stopAll, waitForAnnouncedPort, waitForReadiness } from "./lib/procs.ts";
 import type { Child } from "./lib/procs.ts";
 import { ensureWrk, runWrk, writeWrkScripts } from "./lib/wrk.ts";
@@ -37,7 +38,7 @@ const num = (name: string, fallback: number): number => {
 
 const options = {
   a: process.env["PINNED_A_CMD"] ?? `node ${path.join("dist", "bench", "baseline-proxy.js")}`,
-  b: process.env["PINNED_B_CMD"] ?? `node ${path.join("dist", "src", "main.js")}`,
+  b: process.env["PINNED_B_CMD"] ?? ["node", ...startNodeFlags(repoRoot), path.join("dist", "src", "main.js")].join(" "),
   extra: (process.env["PINNED_CONFIG_EXTRA"] ?? "").split("\n").filter((l) => l.trim() !== ""),
   mode: process.env["PINNED_MODE"] === "forward" ? "forward" : "reverse",
   connections: Math.round(num("PINNED_CONNECTIONS", 64)),
@@ -48,6 +49,16 @@ const options = {
 
 interface Side { readonly name: "A" | "B"; readonly cmd: string; readonly child: Child; readonly port: number }
 interface Sample { readonly requests: number; readonly cpuMs: number; readonly rps: number; readonly errors: number }
+
+/** Peak resident memory since the process started (VmHWM), MiB. */
+const peakRssMiB = (pid: number): number => {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+    return m === null ? 0 : Number(m[1]) / 1024;
+  } catch {
+    return 0;
+  }
+};
 
 const median = (xs: readonly number[]): number => {
   const s = [...xs].sort((x, y) => x - y);
@@ -102,10 +113,11 @@ const main = async (): Promise<void> => {
     if (a !== undefined && b !== undefined) ratios.push((b.cpuMs / Math.max(1, b.requests)) / (a.cpuMs / Math.max(1, a.requests)));
     console.log(`[round ${round}/${options.rounds}] ${line.join("   ")}   B/A ${ratios.at(-1)?.toFixed(3)}`);
   }
+  const peaks = sides.map((s) => `${s.name} ${peakRssMiB(s.child.pid).toFixed(0)} MiB`).join(", ");
   await stopAll();
   const perReq = (xs: readonly Sample[]) => median(xs.map((x) => (x.cpuMs * 1000) / Math.max(1, x.requests)));
   console.log(`\nCPU per request (median of ${options.rounds}): A ${perReq(samples.A).toFixed(1)} µs, B ${perReq(samples.B).toFixed(1)} µs, ` +
-    `B/A ${median(ratios).toFixed(3)} (rounds ${ratios.map((r) => r.toFixed(3)).join(", ")})`);
+    `B/A ${median(ratios).toFixed(3)} (rounds ${ratios.map((r) => r.toFixed(3)).join(", ")})\npeak RSS (VmHWM): ${peaks}`);
   rmSync(logDir, { recursive: true, force: true });
 };
 

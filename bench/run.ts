@@ -7,6 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { defaultConfigYaml } from "./lib/config.ts";
 import { readOptions, UsageError } from "./lib/options.ts";
+import { startNodeFlags } from "./lib/startFlags.ts";
 import type { Options } from "./lib/options.ts";
 import { freePort, killAllSync, spawnChild, stopAll, waitForAnnouncedPort, waitForReadiness } from "./lib/procs.ts";
 import type { Child } from "./lib/procs.ts";
@@ -64,7 +65,7 @@ const startGatehouse = (options: Options, configFile: string, port: number, logD
     const env = options.profile ? { NODE_OPTIONS: `${process.env["NODE_OPTIONS"] ?? ""} --cpu-prof --cpu-prof-dir=${options.resultsDir}`.trim() } : {};
     return spawnChild(name, cli, { ...common, shellCommand: options.gatehouseCmd, env });
   }
-  const nodeFlags = options.profile ? profileFlags : [];
+  const nodeFlags = [...startNodeFlags(options.repoRoot), ...(options.profile ? profileFlags : [])];
   return spawnChild(name, [process.execPath, ...nodeFlags, GATEHOUSE_ENTRY, ...cli], common);
 };
 
@@ -157,7 +158,7 @@ const main = async (options: Options): Promise<number> => {
     options: {
       rounds: options.rounds, durationS: options.durationS, warmupS: options.warmupS, threads: options.threads,
       tunnelBytes: options.tunnelBytes, only: options.only, profile: options.profile,
-      gatehouseCmd: options.gatehouseCmd ?? `node ${GATEHOUSE_ENTRY}`,
+      gatehouseCmd: options.gatehouseCmd ?? ["node", ...startNodeFlags(options.repoRoot), GATEHOUSE_ENTRY].join(" "),
     },
     environment: { node: process.version, wrk: wrkVersion(), cpus: os.cpus().length, loadavg: os.loadavg() },
     workloads: reports.map(toJson),

@@ -14,6 +14,9 @@
  * scavenge until the next full GC (about 9 MB survived each scavenge, against 0.7 MB in the baseline
  * proxy; 1–2 MB with this flag). Off: GC time per request at 1000
  * connections 25 → 11 µs (bench/README.md, "Latest figures").
+ *
+ * `--max-semi-space-size=16` (the young generation's cap) is not here: V8 reads it only when the
+ * isolate is created, so `npm start` passes it on the command line (README "Performance and tuning").
  */
 import { setFlagsFromString } from "node:v8"
 
