@@ -96,7 +96,9 @@ const main = async (): Promise<void> => {
     runWrk({ port: side.port, connections: options.connections, threads: 1, durationS: seconds, script, logDir, cwd: repoRoot, cpu: DRIVER_CPU });
   const samples: Record<"A" | "B", Sample[]> = { A: [], B: [] };
   const ratios: number[] = [];
-  await Promise.all(sides.map((s) => drive(s, options.warmupS)));
+  // every request each proxy served, warm-up included (to turn a --cpu-prof profile into µs per request)
+  const served: Record<"A" | "B", number> = { A: 0, B: 0 };
+  (await Promise.all(sides.map((s) => drive(s, options.warmupS)))).forEach((r, i) => { served[sides[i]!.name] += r.requests; });
   for (let round = 1; round <= options.rounds; round++) {
     const before = sides.map((s) => processTicks(s.child.pid));
     const results = await Promise.all(sides.map((s) => drive(s, options.durationS)));
@@ -107,6 +109,7 @@ const main = async (): Promise<void> => {
       const cpuMs = ((processTicks(side.child.pid) - (before[i] ?? 0)) / clockTicks) * 1000;
       const sample = { requests: r.requests, cpuMs, rps: r.rps, errors: r.errors.total };
       samples[side.name].push(sample);
+      served[side.name] += r.requests;
       line.push(`${side.name} ${((cpuMs * 1000) / Math.max(1, r.requests)).toFixed(1)} µs/req (${r.rps.toFixed(0)} req/s${r.errors.total > 0 ? `, ${r.errors.total} errors` : ""})`);
     });
     const [a, b] = [samples.A.at(-1), samples.B.at(-1)];
@@ -117,7 +120,7 @@ const main = async (): Promise<void> => {
   await stopAll();
   const perReq = (xs: readonly Sample[]) => median(xs.map((x) => (x.cpuMs * 1000) / Math.max(1, x.requests)));
   console.log(`\nCPU per request (median of ${options.rounds}): A ${perReq(samples.A).toFixed(1)} µs, B ${perReq(samples.B).toFixed(1)} µs, ` +
-    `B/A ${median(ratios).toFixed(3)} (rounds ${ratios.map((r) => r.toFixed(3)).join(", ")})\npeak RSS (VmHWM): ${peaks}`);
+    `B/A ${median(ratios).toFixed(3)} (rounds ${ratios.map((r) => r.toFixed(3)).join(", ")})\npeak RSS (VmHWM): ${peaks}\nrequests served, warm-up included: A ${served.A}, B ${served.B}`);
   rmSync(logDir, { recursive: true, force: true });
 };
 

@@ -23,6 +23,7 @@ import { hostnameOf } from "../domain/requestTarget.ts"
 import { AccessLog, accessEntry } from "../services/AccessLog.ts"
 import { Config } from "../services/Config.ts"
 import { Lifecycle } from "../services/Lifecycle.ts"
+import { Reclaimer } from "../services/Reclaimer.ts"
 import { Compression } from "../services/Compression.ts"
 import { Metrics } from "../services/Metrics.ts"
 import { Tracing, type UpstreamLink } from "../services/Tracing.ts"
@@ -106,6 +107,7 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
       const proxyAuth = yield* ProxyAuth
       const rateLimiter = yield* RateLimiter
       const destinations = yield* DestinationGuard
+      const reclaimer = yield* Reclaimer
       const adminAuth = makeAdminAuth(config.security.admin_token)
       const securityHeaders = makeSecurityHeaders(config.security.headers)
       const bootMs = yield* Clock.currentTimeMillis
@@ -219,7 +221,8 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
         maxBodyBytes: server.limits.max_body_bytes,
         maxForwards: plan.maxForwards,
         expectContinue,
-        traceparent: link.traceparent
+        traceparent: link.traceparent,
+        relayed: reclaimer.relayed
       })
 
       /** phase: upstream, as an Effect: for sampled requests (its spans nest in the request's). */

@@ -24,11 +24,20 @@ export interface UpstreamPhaseOptions {
   readonly traceparent?: string | undefined
   /** Request header list to send instead of the client's (the cache's revalidation validators). */
   readonly rawHeaders?: ReadonlyArray<string> | undefined
+  /** Hears the size of every body chunk relayed either way (the Reclaimer: relayed buffers freed young). */
+  readonly relayed: (bytes: number) => void
 }
 
+/**
+ * Content-Length bodies from this size on are relayed through `relayedBody` so the Reclaimer hears
+ * their chunks; smaller ones go to undici as the IncomingMessage itself (no generator per request).
+ */
+const RELAYED_BODY_MIN = 1024 * 1024
+
 /** Client body with a running byte count; past the limit it stops with PayloadTooLarge. */
-async function* countedBody(req: IncomingMessage, ctx: RequestContext, limit: number, overflow: { hit: boolean }) {
+async function* countedBody(req: IncomingMessage, ctx: RequestContext, limit: number, overflow: { hit: boolean }, relayed: (bytes: number) => void) {
   for await (const chunk of req as AsyncIterable<Buffer>) {
+    relayed(chunk.length)
     ctx.bytesIn += chunk.length
     if (ctx.bytesIn > limit) {
       overflow.hit = true
@@ -38,13 +47,23 @@ async function* countedBody(req: IncomingMessage, ctx: RequestContext, limit: nu
   }
 }
 
+/** A large Content-Length body, chunk by chunk, each chunk's size told to `relayed`. */
+async function* relayedBody(req: IncomingMessage, relayed: (bytes: number) => void) {
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    relayed(chunk.length)
+    yield chunk
+  }
+}
+
 /** The client's end of the response: writes what the (wrapped) sink passes on to `res`. */
 export class ClientSink implements ResponseSink {
   readonly res: ServerResponse
   readonly via: string
-  constructor(res: ServerResponse, via: string) {
+  readonly relayed: (bytes: number) => void
+  constructor(res: ServerResponse, via: string, relayed: (bytes: number) => void) {
     this.res = res
     this.via = via
+    this.relayed = relayed
   }
   head(status: number, statusText: string | undefined, headers: HeaderMap): void {
     const out = downstreamResponseHeaders(headers, this.via)
@@ -52,6 +71,7 @@ export class ClientSink implements ResponseSink {
     else this.res.writeHead(status, statusText, out)
   }
   data(chunk: Buffer): boolean {
+    this.relayed(chunk.length)
     return this.res.write(chunk)
   }
   onDrain(resume: () => void): void {
@@ -98,8 +118,8 @@ export const prepareExchange = (
   if (head.hasBody) {
     if (head.contentLength !== undefined) {
       ctx.bytesIn = head.contentLength
-      body = req
-    } else body = countedBody(req, ctx, options.maxBodyBytes, overflow)
+      body = head.contentLength >= RELAYED_BODY_MIN ? relayedBody(req, options.relayed) : req
+    } else body = countedBody(req, ctx, options.maxBodyBytes, overflow, options.relayed)
   } else {
     // nothing to read: let the request reach 'end' now, so Node releases it from the connection's
     // parser when the response finishes instead of waiting for it (clearIncoming, resOnFinish)
@@ -126,7 +146,7 @@ export const prepareExchange = (
       retryable: !head.hasBody && IDEMPOTENT.has(method),
       insecureTls: routed.backend.rule?.tls_insecure_skip_verify === true
     },
-    sink: options.wrapSink(new ClientSink(res, options.via)),
+    sink: options.wrapSink(new ClientSink(res, options.via, options.relayed)),
     failure: (e) => {
       if (overflow.hit) return new PayloadTooLarge({ length: ctx.bytesIn, limit: options.maxBodyBytes })
       if (req.destroyed && !req.complete) return new ClientAborted({ phase: "request body" })
