@@ -21,40 +21,70 @@
  * at least 1 MiB (`http/phases/upstream.ts`).
  */
 import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import { PerformanceObserver } from "node:perf_hooks"
 import { setFlagsFromString } from "node:v8"
 import { runInNewContext } from "node:vm"
 
-/** Bytes relayed between two forced scavenges. */
+/** Bytes relayed between two collections before one is forced. */
 export const RECLAIM_EVERY_BYTES = 16 * 1024 * 1024
+
+export interface ReclaimerStats {
+  /** Bytes reported by the byte paths since start. */
+  readonly relayedBytes: number
+  /** Scavenges forced so far. */
+  readonly forced: number
+}
 
 export class Reclaimer extends Context.Service<Reclaimer, {
   /**
    * Count bytes relayed on a byte path (one call per chunk, a plain function: it runs on the byte
-   * path, where no per-chunk Effect belongs). Forces a scavenge once `every` bytes have passed.
+   * path, where no per-chunk Effect belongs). Forces a scavenge once `every` bytes have passed
+   * without any collection.
    */
   readonly relayed: (bytes: number) => void
-  /** Scavenges forced so far. */
-  readonly forced: () => number
+  readonly stats: () => ReclaimerStats
 }>()("gatehouse/Reclaimer") {
-  /** Live: real scavenges every RECLAIM_EVERY_BYTES (a no-op if the runtime offers no `gc`). */
-  static readonly layer = Layer.sync(Reclaimer, () => makeReclaimer(RECLAIM_EVERY_BYTES, minorGc()))
+  /**
+   * Live: real scavenges (a no-op if the runtime offers no `gc`). V8's own collections are watched
+   * (a `gc` PerformanceObserver): any collection frees what was relayed before it, so the count
+   * starts again and a scavenge is forced only when V8 has not run one for RECLAIM_EVERY_BYTES.
+   */
+  static readonly layer = Layer.effect(
+    Reclaimer,
+    Effect.map(
+      Effect.acquireRelease(
+        Effect.sync(() => {
+          const reclaimer = makeReclaimer(RECLAIM_EVERY_BYTES, minorGc())
+          const observer = new PerformanceObserver(reclaimer.collected)
+          observer.observe({ entryTypes: ["gc"] })
+          return { reclaimer, observer }
+        }),
+        ({ observer }) => Effect.sync(() => observer.disconnect())
+      ),
+      ({ reclaimer }) => reclaimer.service
+    )
+  )
 }
 
-/** The counter, with the collection it triggers passed in. */
-export const makeReclaimer = (every: number, collect: () => void): Reclaimer["Service"] => {
+/** The counter, with the collection it triggers passed in; `collected` tells it a collection ran. */
+export const makeReclaimer = (every: number, collect: () => void) => {
   let pending = 0
+  let relayedBytes = 0
   let forced = 0
-  return Reclaimer.of({
+  const service = Reclaimer.of({
     relayed: (bytes) => {
+      relayedBytes += bytes
       pending += bytes
       if (pending < every) return
       pending = 0
       forced++
       collect()
     },
-    forced: () => forced
+    stats: () => ({ relayedBytes, forced })
   })
+  return { service, collected: () => { pending = 0 } }
 }
 
 /** V8's young-generation collection, synchronous; a no-op where `gc` cannot be had. */

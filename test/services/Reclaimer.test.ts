@@ -5,7 +5,7 @@ import { makeReclaimer, minorGc } from "../../src/services/Reclaimer.ts"
 describe("Reclaimer", () => {
   it("collects once per `every` bytes relayed, not per chunk", () => {
     let collections = 0
-    const r = makeReclaimer(1000, () => { collections++ })
+    const { service: r } = makeReclaimer(1000, () => { collections++ })
     for (let i = 0; i < 9; i++) r.relayed(100)
     assert.strictEqual(collections, 0)
     r.relayed(100) // 1000 reached
@@ -14,7 +14,18 @@ describe("Reclaimer", () => {
     assert.strictEqual(collections, 2)
     r.relayed(999)
     assert.strictEqual(collections, 2)
-    assert.strictEqual(r.forced(), 2)
+    assert.deepStrictEqual(r.stats(), { relayedBytes: 4499, forced: 2 })
+  })
+
+  it("a collection V8 ran on its own starts the count again (no forced scavenge right after one)", () => {
+    let collections = 0
+    const { service: r, collected } = makeReclaimer(1000, () => { collections++ })
+    r.relayed(900)
+    collected() // V8 scavenged: the 900 bytes' buffers are freed already
+    r.relayed(900)
+    assert.strictEqual(collections, 0)
+    r.relayed(100)
+    assert.strictEqual(collections, 1)
   })
 
   it("minorGc runs a real young-generation collection (the new space is emptied of garbage)", () => {
