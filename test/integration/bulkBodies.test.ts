@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { createHash, randomBytes } from "node:crypto"
 import { request } from "node:http"
+import type { Writable } from "node:stream"
 import { startRawOrigin } from "../fixtures/origins.ts"
 import { type RunningProxy, startProxy } from "../fixtures/proxy.ts"
 
@@ -15,6 +16,19 @@ const digestOf = (blocks: number) => {
   const h = createHash("sha256")
   for (let i = 0; i < blocks; i++) h.update(BLOCK)
   return h.digest("hex")
+}
+
+/** Writes `blocks` copies of BLOCK with backpressure, then ends the stream. */
+const writeBlocks = (out: Writable, blocks: number): void => {
+  let left = blocks
+  const pump = (): void => {
+    while (left > 0) {
+      left--
+      if (!out.write(BLOCK)) return void out.once("drain", pump)
+    }
+    out.end()
+  }
+  pump()
 }
 
 /** Sends `blocks` MiB (Content-Length, or chunked when `chunked`); resolves with the status and body. */
@@ -28,15 +42,7 @@ const upload = (port: number, blocks: number, chunked: boolean): Promise<{ statu
       res.on("end", () => resolve({ status: res.statusCode ?? 0, body }))
     })
     req.on("error", reject)
-    let left = blocks
-    const pump = () => {
-      while (left > 0) {
-        left--
-        if (!req.write(BLOCK)) return void req.once("drain", pump)
-      }
-      req.end()
-    }
-    pump()
+    writeBlocks(req, blocks)
   })
 
 describe("bulk bodies through the reverse proxy (streamed, Reclaimer)", () => {
@@ -55,15 +61,7 @@ describe("bulk bodies through the reverse proxy (streamed, Reclaimer)", () => {
         if (line.startsWith("GET /download/")) {
           const blocks = Number(line.split(" ")[1]!.split("/")[2])
           s.write(`HTTP/1.1 200 OK\r\ncontent-length: ${blocks * MiB}\r\nconnection: close\r\n\r\n`)
-          let left = blocks
-          const pump = () => {
-            while (left > 0) {
-              left--
-              if (!s.write(BLOCK)) return void s.once("drain", pump)
-            }
-            s.end()
-          }
-          return pump()
+          return writeBlocks(s, blocks)
         }
         // a POST: hand the already-read body bytes and the rest to an HTTP parser-free counter
         const chunked = /transfer-encoding: chunked/i.test(head)
@@ -110,21 +108,15 @@ describe("bulk bodies through the reverse proxy (streamed, Reclaimer)", () => {
     await origin.close()
   })
 
-  it("a 40 MiB Content-Length upload arrives intact; its chunks reach the Reclaimer", async () => {
-    const before = proxy.relayedBytes()
-    const r = await upload(proxy.port, 40, false)
-    expect(r.status).toBe(200)
-    expect(r.body).toBe(`${digestOf(40)} ${40 * MiB}`)
-    expect(proxy.relayedBytes() - before).toBeGreaterThanOrEqual(40 * MiB)
-  })
-
-  it("a 40 MiB chunked upload (RFC 9112 §7.1) arrives intact; its chunks reach the Reclaimer", async () => {
-    const before = proxy.relayedBytes()
-    const r = await upload(proxy.port, 40, true)
-    expect(r.status).toBe(200)
-    expect(r.body).toBe(`${digestOf(40)} ${40 * MiB}`)
-    expect(proxy.relayedBytes() - before).toBeGreaterThanOrEqual(40 * MiB)
-  })
+  for (const [framing, chunked] of [["Content-Length", false], ["chunked (RFC 9112 §7.1)", true]] as const) {
+    it(`a 40 MiB ${framing} upload arrives intact; its chunks reach the Reclaimer`, async () => {
+      const before = proxy.relayedBytes()
+      const r = await upload(proxy.port, 40, chunked)
+      expect(r.status).toBe(200)
+      expect(r.body).toBe(`${digestOf(40)} ${40 * MiB}`)
+      expect(proxy.relayedBytes() - before).toBeGreaterThanOrEqual(40 * MiB)
+    })
+  }
 
   it("a 40 MiB download arrives intact; its chunks reach the Reclaimer", async () => {
     const before = proxy.relayedBytes()
