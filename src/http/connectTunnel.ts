@@ -1,7 +1,8 @@
 /**
  * CONNECT tunnels (RFC 9110 §9.3.6). The decision (authority, allowed port, draining) is Effect code;
- * once established, bytes flow both ways as Effect Streams with backpressure (`socketBridge.ts`). Each direction ends its writable when its readable ends, so a half-close on one
- * side reaches the other while the reverse direction keeps flowing. The tunnel is torn down when both
+ * once established, bytes flow both ways as Effect Streams with backpressure (`socketBridge.ts`).
+ * Each direction ends its writable when its readable ends, so a half-close on one side reaches the
+ * other while the reverse direction keeps flowing. The tunnel is torn down when both
  * directions are done, on error, on idle timeout, or on interruption (client gone, shutdown).
  */
 import * as Clock from "effect/Clock"

@@ -7,11 +7,11 @@
  * memory has grown by tens of MB: about 26 of them per 2 GB relayed. A mark-compact costs in
  * proportion to the live heap — Gatehouse's ~30 MB (Effect, schemas, OpenTelemetry, undici) against a
  * raw `socket.pipe` proxy's ~5 MB — so the tunnel spent 2.5–3.5× the raw proxy's user CPU per byte
- * and ran at ~0.75× its throughput (bench/README.md, "Tunnel: the heap, not the stream").
+ * and ran at ~0.75× its throughput (bench/README.md, "Tunnels: the heap, not the stream").
  *
  * A young-generation collection (scavenge) frees the same buffers for a cost in proportion to the
- * live *young* objects only. So the byte paths report what they relay, and every `every` bytes one
- * scavenge is forced (`gc({ type: "minor" })`, made available by setting `--expose-gc` and reading
+ * live *young* objects only. So the byte paths report what they relay, and once `every` bytes have
+ * passed without any collection one scavenge is forced (`gc({ type: "minor" })`, made available by setting `--expose-gc` and reading
  * `gc` from a fresh `vm` context: nothing is added to the application's global scope). Measured on
  * 2 GB tunnel transfers: user CPU per GB 2.5–3.5× lower, throughput at the raw pipe's level; one
  * scavenge per 8 or 32 MiB measured the same, one per 128 MiB was as slow as none (the mark-compact
