@@ -11,6 +11,7 @@
 // env:   PINNED_A_CMD / PINNED_B_CMD     shell commands; " --config F --host H --port N" is appended
 //                                        (default A: node dist/bench/baseline-proxy.js, B: Gatehouse as `npm start` runs it)
 //        PINNED_CONFIG_EXTRA             YAML lines appended to both proxies' config (e.g. "cache: {enabled: true}")
+//        PINNED_A_CONFIG_EXTRA / PINNED_B_CONFIG_EXTRA   ... to one proxy's config only
 //        PINNED_MODE (reverse|forward)   origin-form GET / or absolute-form through the proxy
 //        PINNED_CONNECTIONS (64)  PINNED_DURATION (10 s)  PINNED_ROUNDS (3)  PINNED_WARMUP (3 s)
 import { execFileSync } from "node:child_process";
@@ -36,10 +37,15 @@ const num = (name: string, fallback: number): number => {
   return value;
 };
 
+const yamlLines = (name: string): string[] => (process.env[name] ?? "").split("\n").filter((l) => l.trim() !== "");
+
 const options = {
   a: process.env["PINNED_A_CMD"] ?? `node ${path.join("dist", "bench", "baseline-proxy.js")}`,
   b: process.env["PINNED_B_CMD"] ?? ["node", ...startNodeFlags(repoRoot), path.join("dist", "src", "main.js")].join(" "),
-  extra: (process.env["PINNED_CONFIG_EXTRA"] ?? "").split("\n").filter((l) => l.trim() !== ""),
+  extra: {
+    A: [...yamlLines("PINNED_CONFIG_EXTRA"), ...yamlLines("PINNED_A_CONFIG_EXTRA")],
+    B: [...yamlLines("PINNED_CONFIG_EXTRA"), ...yamlLines("PINNED_B_CONFIG_EXTRA")],
+  },
   mode: process.env["PINNED_MODE"] === "forward" ? "forward" : "reverse",
   connections: Math.round(num("PINNED_CONNECTIONS", 64)),
   durationS: Math.round(num("PINNED_DURATION", 10)),
@@ -78,8 +84,10 @@ const main = async (): Promise<void> => {
   const start = async (name: "A" | "B", cmd: string): Promise<Side> => {
     const port = await freePort();
     const file = path.join(logDir, `${name}.yaml`);
-    // metrics on a free port: both proxies cannot have 9090
-    writeFileSync(file, defaultConfigYaml(HOST, port, originPort, undefined, ["metrics: {port: 0}", ...options.extra]));
+    // metrics on a free port (both proxies cannot have 9090), unless the extra lines set metrics themselves
+    const extra = options.extra[name];
+    const metrics = extra.some((l) => l.startsWith("metrics:")) ? [] : ["metrics: {port: 0}"];
+    writeFileSync(file, defaultConfigYaml(HOST, port, originPort, undefined, [...metrics, ...extra]));
     const child = spawnChild(name, ["--config", file, "--host", HOST, "--port", String(port)], {
       shellCommand: `${pin(PROXY_CPU)} ${cmd}`, stdout: "ignore", stdin: "ignore", cwd: repoRoot, logDir,
     });
