@@ -110,16 +110,26 @@ export const upstreamRequestHeaders = (raw: ReadonlyArray<string>, targetHost: s
 
 export type HeaderMap = Record<string, string | Array<string> | undefined>
 
-/** Response headers for the client: hop-by-hop and Connection-named fields removed, Via appended. */
-export const downstreamResponseHeaders = (headers: HeaderMap, via: string): HeaderMap => {
+/** A flat header list, [name, value, name, value, ...]; a value may list a field's repeated lines. */
+export type HeaderList = Array<string | Array<string>>
+
+/**
+ * Response headers for the client: hop-by-hop and Connection-named fields removed, Via appended.
+ * A flat list, which `res.writeHead` takes as it is: no object is filled per response (about 1.5–2 %
+ * less CPU per request, bench/README.md "Where the rest of Gatehouse's CPU per request goes").
+ */
+export const downstreamResponseHeaders = (headers: HeaderMap, via: string): HeaderList => {
   const conn = headers["connection"]
   const named = conn === undefined ? undefined : connectionTokens(Array.isArray(conn) ? conn : [conn])
-  const out: HeaderMap = {}
+  const out: HeaderList = []
+  let prior: string | Array<string> | undefined
   for (const name in headers) {
     if (HOP_BY_HOP.has(name) || named?.has(name)) continue
-    out[name] = headers[name]
+    const v = headers[name]
+    if (v === undefined) continue
+    if (name === "via") prior = v
+    else out.push(name, v)
   }
-  const prior = out["via"]
-  out["via"] = prior === undefined ? via : `${Array.isArray(prior) ? prior.join(", ") : prior}, ${via}`
+  out.push("via", prior === undefined ? via : `${Array.isArray(prior) ? prior.join(", ") : prior}, ${via}`)
   return out
 }

@@ -50,6 +50,24 @@ describe("forward proxy (absolute-form)", () => {
     expect(head.body).toBe("")
   })
 
+  it("RFC 9110 §5.3: a response field's repeated lines (two Set-Cookie) reach the client as two lines", async () => {
+    const cookies = await startOrigin((_req, res) => {
+      res.setHeader("set-cookie", ["a=1; Path=/", "b=2; Path=/"])
+      res.setHeader("x-multi", ["one", "two"])
+      res.end("ok")
+    })
+    try {
+      const raw = await rawRequest(proxy.port, `GET ${cookies.url}/c HTTP/1.1\r\nHost: 127.0.0.1:${cookies.port}\r\nConnection: close\r\n\r\n`)
+      expect(statusOf(raw.text)).toBe(200)
+      const lines = raw.text.split("\r\n")
+      expect(lines.filter((l) => l.toLowerCase().startsWith("set-cookie:"))).toEqual(["set-cookie: a=1; Path=/", "set-cookie: b=2; Path=/"])
+      // other repeated fields keep their values (Node's client joins them; the wire shows them all)
+      expect(lines.filter((l) => l.toLowerCase().startsWith("x-multi:")).map((l) => l.slice(9).trim())).toEqual(["one", "two"])
+    } finally {
+      await cookies.close()
+    }
+  })
+
   it("reuses upstream keep-alive connections (connection pooling)", async () => {
     const ports = new Set<number>()
     const pooled = await startOrigin((req, res) => {

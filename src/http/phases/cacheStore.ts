@@ -12,7 +12,7 @@ import { ageSeconds, currentAge } from "../../domain/cache/freshness.ts"
 import { heuristicLifetime, notStorable } from "../../domain/cache/storable.ts"
 import { headerOf, makeStored, merge304, notModified, PER_USE, type StoredResponse, validatorMatches } from "../../domain/cache/StoredResponse.ts"
 import { parseVary } from "../../domain/cache/vary.ts"
-import { downstreamResponseHeaders, type HeaderMap } from "../../domain/hopHeaders.ts"
+import { downstreamResponseHeaders, type HeaderList, type HeaderMap } from "../../domain/hopHeaders.ts"
 import type { ResponseSink } from "../../services/Upstream.ts"
 
 /** Answers from a stored response; a client's own matching conditional gets a 304 (RFC 9110 §13.2). */
@@ -39,13 +39,13 @@ export const writeStored = (
   return { status, bytes: entry.body.length }
 }
 
-/** HeaderMap (undici, lowercase) → flat list without per-use fields. */
-const flatten = (h: HeaderMap): Array<string> => {
+/** A response header list → flat string list without per-use fields (repeated values as separate lines). */
+const flatten = (list: HeaderList): Array<string> => {
   const out: Array<string> = []
-  for (const name in h) {
+  for (let i = 0; i < list.length; i += 2) {
+    const name = list[i] as string
     if (PER_USE.has(name)) continue
-    const v = h[name]
-    if (v === undefined) continue
+    const v = list[i + 1]!
     if (Array.isArray(v)) for (const x of v) out.push(name, x)
     else out.push(name, v)
   }

@@ -66,7 +66,9 @@ export class ClientSink implements ResponseSink {
     this.relayed = relayed
   }
   head(status: number, statusText: string | undefined, headers: HeaderMap): void {
-    const out = downstreamResponseHeaders(headers, this.via)
+    // (Node's typing lists only string values in a flat header array; its writer takes a field's
+    // repeated values as an array there too, as in a header object)
+    const out = downstreamResponseHeaders(headers, this.via) as Array<string>
     if (statusText === undefined || statusText === "") this.res.writeHead(status, out)
     else this.res.writeHead(status, statusText, out)
   }
