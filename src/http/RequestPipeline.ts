@@ -108,6 +108,7 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
       const rateLimiter = yield* RateLimiter
       const destinations = yield* DestinationGuard
       const reclaimer = yield* Reclaimer
+      metrics.observeReclaimer(reclaimer.stats)
       const adminAuth = makeAdminAuth(config.security.admin_token)
       const securityHeaders = makeSecurityHeaders(config.security.headers)
       const bootMs = yield* Clock.currentTimeMillis

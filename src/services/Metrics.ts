@@ -11,7 +11,7 @@
  * Hooks other parts call (plain functions: they run in native callbacks too):
  *   request(ctx, ns) and refused(error) at the access-log points (pipeline, CONNECT and Upgrade tunnels),
  *   cliFinished(outcome), compressed(coding, in, out), connections(±1), tunnels(±1);
- *   observePools / observeCache / observeCliRunning register readers called at scrape time.
+ *   observePools / observeCache / observeCliRunning / observeReclaimer register readers called at scrape time.
  */
 import { type Attributes, ValueType } from "@opentelemetry/api"
 import { PrometheusExporter } from "@opentelemetry/exporter-prometheus"
@@ -43,6 +43,7 @@ import { parseBackend } from "../domain/routeTable.ts"
 import { Config } from "./Config.ts"
 import { listenServer } from "./listenServer.ts"
 import type { PoolStats } from "./Upstream.ts"
+import type { ReclaimerStats } from "./Reclaimer.ts"
 
 /** What the cache reports at scrape time (Cache.stats): per-instance counters, store-wide size. */
 export interface CacheFigures {
@@ -77,6 +78,8 @@ export interface MetricsHooks {
   readonly observeCache: (read: () => Promise<CacheFigures>) => void
   /** Registers the CLI runner's count of running processes (read at scrape time). */
   readonly observeCliRunning: (read: () => number) => void
+  /** Registers the Reclaimer's counts of relayed bytes and forced scavenges (read at scrape time). */
+  readonly observeReclaimer: (read: () => ReclaimerStats) => void
 }
 
 interface RequestCell {
@@ -100,7 +103,8 @@ const disabled: MetricsHooks = {
   port: 0,
   observePools: noop,
   observeCache: noop,
-  observeCliRunning: noop
+  observeCliRunning: noop,
+  observeReclaimer: noop
 }
 
 /** Upstream failures that say the backend itself is unreachable (passive health). */
@@ -148,6 +152,7 @@ const makeEnabled = Effect.gen(function*() {
   let pools: () => ReadonlyMap<string, PoolStats> = () => new Map()
   let cacheStats: () => Promise<CacheFigures | undefined> = () => Promise.resolve(undefined)
   let cliRunning: () => number = () => 0
+  let reclaimer: () => ReclaimerStats = () => ({ relayedBytes: 0, forced: 0 })
   const { metrics: cfg } = config
   const startTime = hrNow()
 
@@ -313,6 +318,8 @@ const makeEnabled = Effect.gen(function*() {
   counter("gatehouse_rate_limited_requests", "Requests refused by rate limiting (429, or 503 when its backend is down and on_backend_error is deny)", family(rateLimited, "rule"))
   gauge("gatehouse_cli_processes_running", "CLI processes running", (o) => o(cliRunning()))
   counter("gatehouse_cli_processes_finished", "CLI processes finished, by outcome", family(cliFinished, "outcome"))
+  counter("gatehouse_relayed_bytes", "Body and tunnel bytes relayed, both ways (what the Reclaimer counts)", (o) => o(reclaimer().relayedBytes))
+  counter("gatehouse_forced_scavenges", "Young-generation collections forced after 16 MiB relayed without one (Reclaimer)", (o) => o(reclaimer().forced))
   gauge("gatehouse_backend_up", "1 if the last exchange with a configured backend reached it, else 0", (o) => {
     for (const [backend, up] of backendUp) o(up, { backend })
   })
@@ -364,7 +371,8 @@ const makeEnabled = Effect.gen(function*() {
     port,
     observePools: (read) => { pools = read },
     observeCache: (read) => { cacheStats = read },
-    observeCliRunning: (read) => { cliRunning = read }
+    observeCliRunning: (read) => { cliRunning = read },
+    observeReclaimer: (read) => { reclaimer = read }
   } satisfies MetricsHooks
 })
 

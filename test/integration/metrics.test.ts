@@ -70,9 +70,11 @@ describe("metrics (OpenTelemetry → Prometheus)", () => {
     expect(sample(text, "gatehouse_upstream_pool_connections", { origin: origin.url })).toBeGreaterThanOrEqual(1)
     expect(sample(text, "gatehouse_upstream_pool_connections", { origin: origin.url })).toBeLessThanOrEqual(4)
     expect(sample(text, "gatehouse_backend_up", { backend: origin.url })).toBe(1)
-    for (const family of ["gatehouse_cache_size_bytes", "gatehouse_cli_processes_running", "gatehouse_compression_ratio"]) {
+    for (const family of ["gatehouse_cache_size_bytes", "gatehouse_cli_processes_running", "gatehouse_compression_ratio", "gatehouse_forced_scavenges"]) {
       expect(text).toContain(`# HELP ${family}`)
     }
+    // the responses relayed so far were counted (the Reclaimer's bytes)
+    expect(sample(text, "gatehouse_relayed_bytes_total", {})).toBeGreaterThan(0)
   })
 
   it("answers GET /metrics on the main port too (origin-form, control phase)", async () => {
