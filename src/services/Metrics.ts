@@ -318,7 +318,7 @@ const makeEnabled = Effect.gen(function*() {
   counter("gatehouse_rate_limited_requests", "Requests refused by rate limiting (429, or 503 when its backend is down and on_backend_error is deny)", family(rateLimited, "rule"))
   gauge("gatehouse_cli_processes_running", "CLI processes running", (o) => o(cliRunning()))
   counter("gatehouse_cli_processes_finished", "CLI processes finished, by outcome", family(cliFinished, "outcome"))
-  counter("gatehouse_relayed_bytes", "Body and tunnel bytes relayed, both ways (what the Reclaimer counts)", (o) => o(reclaimer().relayedBytes))
+  counter("gatehouse_relayed_bytes", "Bytes relayed through tunnels (both ways), response bodies, and chunked or 1 MiB+ request bodies (what the Reclaimer counts)", (o) => o(reclaimer().relayedBytes))
   counter("gatehouse_forced_scavenges", "Young-generation collections forced after 16 MiB relayed without one (Reclaimer)", (o) => o(reclaimer().forced))
   gauge("gatehouse_backend_up", "1 if the last exchange with a configured backend reached it, else 0", (o) => {
     for (const [backend, up] of backendUp) o(up, { backend })
