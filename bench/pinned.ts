@@ -84,10 +84,13 @@ const main = async (): Promise<void> => {
   const start = async (name: "A" | "B", cmd: string): Promise<Side> => {
     const port = await freePort();
     const file = path.join(logDir, `${name}.yaml`);
-    // metrics on a free port (both proxies cannot have 9090), unless the extra lines set metrics themselves
+    // metrics on a free port (both proxies cannot have 9090); a top-level key the extra lines set
+    // replaces the generated line of that key (YAML keys may not repeat)
     const extra = options.extra[name];
-    const metrics = extra.some((l) => l.startsWith("metrics:")) ? [] : ["metrics: {port: 0}"];
-    writeFileSync(file, defaultConfigYaml(HOST, port, originPort, undefined, [...metrics, ...extra]));
+    const keys = new Set(extra.map((l) => /^([a-z_]+):/.exec(l)?.[1]).filter((k) => k !== undefined));
+    const generated = defaultConfigYaml(HOST, port, originPort, undefined, ["metrics: {port: 0}"])
+      .split("\n").filter((l) => !keys.has(/^([a-z_]+):/.exec(l)?.[1] ?? ""));
+    writeFileSync(file, [...generated, ...extra, ""].join("\n"));
     const child = spawnChild(name, ["--config", file, "--host", HOST, "--port", String(port)], {
       shellCommand: `${pin(PROXY_CPU)} ${cmd}`, stdout: "ignore", stdin: "ignore", cwd: repoRoot, logDir,
     });
