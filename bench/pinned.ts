@@ -23,6 +23,7 @@ import { clockTicks, processTicks } from "./lib/cpu.ts";
 import { startNodeFlags } from "./lib/startFlags.ts";
 import { freePort, killAllSync, spawnChild, stopAll, waitForAnnouncedPort, waitForReadiness } from "./lib/procs.ts";
 import type { Child } from "./lib/procs.ts";
+import { median } from "./lib/report.ts";
 import { ensureWrk, runWrk, writeWrkScripts } from "./lib/wrk.ts";
 
 const HOST = "127.0.0.1";
@@ -53,8 +54,8 @@ const options = {
   warmupS: Math.round(num("PINNED_WARMUP", 3)),
 } as const;
 
-interface Side { readonly name: "A" | "B"; readonly cmd: string; readonly child: Child; readonly port: number }
-interface Sample { readonly requests: number; readonly cpuMs: number; readonly rps: number; readonly errors: number }
+interface Side { readonly name: "A" | "B"; readonly child: Child; readonly port: number }
+interface Sample { readonly requests: number; readonly cpuMs: number }
 
 /** Peak resident memory since the process started (VmHWM), MiB. */
 const peakRssMiB = (pid: number): number => {
@@ -66,11 +67,8 @@ const peakRssMiB = (pid: number): number => {
   }
 };
 
-const median = (xs: readonly number[]): number => {
-  const s = [...xs].sort((x, y) => x - y);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
-};
+/** The top-level key a YAML line sets ("security: {...}" → "security"), if any. */
+const topKey = (line: string): string | undefined => /^([a-z_]+):/.exec(line)?.[1];
 
 const main = async (): Promise<void> => {
   ensureWrk();
@@ -87,14 +85,14 @@ const main = async (): Promise<void> => {
     // metrics on a free port (both proxies cannot have 9090); a top-level key the extra lines set
     // replaces the generated line of that key (YAML keys may not repeat)
     const extra = options.extra[name];
-    const keys = new Set(extra.map((l) => /^([a-z_]+):/.exec(l)?.[1]).filter((k) => k !== undefined));
+    const keys = new Set(extra.map(topKey));
     const generated = defaultConfigYaml(HOST, port, originPort, undefined, ["metrics: {port: 0}"])
-      .split("\n").filter((l) => !keys.has(/^([a-z_]+):/.exec(l)?.[1] ?? ""));
+      .split("\n").filter((l) => topKey(l) === undefined || !keys.has(topKey(l)));
     writeFileSync(file, [...generated, ...extra, ""].join("\n"));
     const child = spawnChild(name, ["--config", file, "--host", HOST, "--port", String(port)], {
       shellCommand: `${pin(PROXY_CPU)} ${cmd}`, stdout: "ignore", stdin: "ignore", cwd: repoRoot, logDir,
     });
-    return { name, cmd, child, port };
+    return { name, child, port };
   };
   const sides = [await start("A", options.a), await start("B", options.b)] as const;
   await Promise.all(sides.map((s) => waitForReadiness(s.child, s.port)));
@@ -118,8 +116,7 @@ const main = async (): Promise<void> => {
       const r = results[i];
       if (r === undefined) return;
       const cpuMs = ((processTicks(side.child.pid) - (before[i] ?? 0)) / clockTicks) * 1000;
-      const sample = { requests: r.requests, cpuMs, rps: r.rps, errors: r.errors.total };
-      samples[side.name].push(sample);
+      samples[side.name].push({ requests: r.requests, cpuMs });
       served[side.name] += r.requests;
       line.push(`${side.name} ${((cpuMs * 1000) / Math.max(1, r.requests)).toFixed(1)} µs/req (${r.rps.toFixed(0)} req/s${r.errors.total > 0 ? `, ${r.errors.total} errors` : ""})`);
     });

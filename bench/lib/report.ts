@@ -88,7 +88,7 @@ export const NOISY_CPU_PCT = 20;
 
 export const TARGETS = { rpsRatioMin: 0.85, p99RatioMax: 1.5, tunnelRatioMin: 0.9, rssMiBMax1000: 150 } as const;
 
-const median = (values: readonly number[]): number => {
+export const median = (values: readonly number[]): number => {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   if (sorted.length === 0) return Number.NaN;
