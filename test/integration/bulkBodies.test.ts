@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { createHash, randomBytes } from "node:crypto"
 import { request } from "node:http"
 import type { Writable } from "node:stream"
-import { startRawOrigin } from "../fixtures/origins.ts"
+import { type Origin, startOrigin } from "../fixtures/origins.ts"
 import { type RunningProxy, startProxy } from "../fixtures/proxy.ts"
 
 const MiB = 1024 * 1024
@@ -47,59 +47,17 @@ const upload = (port: number, blocks: number, chunked: boolean): Promise<{ statu
 
 describe("bulk bodies through the reverse proxy (streamed, Reclaimer)", () => {
   let proxy: RunningProxy
-  let origin: { port: number; close: () => Promise<void> }
+  let origin: Origin
   beforeAll(async () => {
-    // raw HTTP origin: POST → sha256 and length of the body; GET /download/N → N MiB, Content-Length
-    origin = await startRawOrigin((s) => {
-      let head = ""
-      const onData = (c: Buffer) => {
-        head += c.toString("latin1")
-        const end = head.indexOf("\r\n\r\n")
-        if (end < 0) return
-        s.off("data", onData)
-        const line = head.slice(0, head.indexOf("\r\n"))
-        if (line.startsWith("GET /download/")) {
-          const blocks = Number(line.split(" ")[1]!.split("/")[2])
-          s.write(`HTTP/1.1 200 OK\r\ncontent-length: ${blocks * MiB}\r\nconnection: close\r\n\r\n`)
-          return writeBlocks(s, blocks)
-        }
-        // a POST: hand the already-read body bytes and the rest to an HTTP parser-free counter
-        const chunked = /transfer-encoding: chunked/i.test(head)
-        const h = createHash("sha256")
-        let n = 0
-        let rest = Buffer.from(head.slice(end + 4), "latin1")
-        const expected = chunked ? Infinity : Number(/content-length: (\d+)/i.exec(head)![1])
-        let raw = Buffer.alloc(0)
-        const finish = () => {
-          const body = `${h.digest("hex")} ${n}`
-          s.end(`HTTP/1.1 200 OK\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`)
-        }
-        const take = (c: Buffer) => {
-          if (!chunked) {
-            h.update(c)
-            n += c.length
-            if (n >= expected) finish()
-            return
-          }
-          // chunked: decode size lines (no extensions or trailers from Node's client)
-          raw = Buffer.concat([raw, c])
-          for (;;) {
-            const nl = raw.indexOf("\r\n")
-            if (nl < 0) return
-            const size = parseInt(raw.subarray(0, nl).toString("latin1"), 16)
-            if (size === 0) return finish()
-            if (raw.length < nl + 2 + size + 2) return
-            const data = raw.subarray(nl + 2, nl + 2 + size)
-            h.update(data)
-            n += size
-            raw = raw.subarray(nl + 2 + size + 2)
-          }
-        }
-        if (rest.length > 0) take(rest)
-        rest = Buffer.alloc(0)
-        s.on("data", take)
+    // POST → sha256 and length of the body as the origin received it; GET /download/N → N MiB, Content-Length
+    origin = await startOrigin((req, res, body) => {
+      const download = /^\/download\/(\d+)$/.exec(req.url ?? "")
+      if (download !== null) {
+        const blocks = Number(download[1])
+        res.writeHead(200, { "content-length": blocks * MiB })
+        return writeBlocks(res, blocks)
       }
-      s.on("data", onData)
+      res.end(`${createHash("sha256").update(body).digest("hex")} ${body.length}`)
     })
     proxy = await startProxy({ server: { limits: { max_body_bytes: "64MB" } }, routing: { default_backend: `http://127.0.0.1:${origin.port}` } })
   })
