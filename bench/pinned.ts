@@ -20,7 +20,7 @@ import os from "node:os";
 import path from "node:path";
 import { defaultConfigYaml } from "./lib/config.ts";
 import { clockTicks, processTicks } from "./lib/cpu.ts";
-import { startNodeFlags } from "./lib/startFlags.ts";
+import { startCommandLine } from "./lib/startFlags.ts";
 import { freePort, killAllSync, spawnChild, stopAll, waitForAnnouncedPort, waitForReadiness } from "./lib/procs.ts";
 import type { Child } from "./lib/procs.ts";
 import { median } from "./lib/report.ts";
@@ -42,7 +42,7 @@ const yamlLines = (name: string): string[] => (process.env[name] ?? "").split("\
 
 const options = {
   a: process.env["PINNED_A_CMD"] ?? `node ${path.join("dist", "bench", "baseline-proxy.js")}`,
-  b: process.env["PINNED_B_CMD"] ?? ["node", ...startNodeFlags(repoRoot), path.join("dist", "src", "main.js")].join(" "),
+  b: process.env["PINNED_B_CMD"] ?? startCommandLine(repoRoot),
   extra: {
     A: [...yamlLines("PINNED_CONFIG_EXTRA"), ...yamlLines("PINNED_A_CONFIG_EXTRA")],
     B: [...yamlLines("PINNED_CONFIG_EXTRA"), ...yamlLines("PINNED_B_CONFIG_EXTRA")],

@@ -7,7 +7,7 @@ import os from "node:os";
 import path from "node:path";
 import { defaultConfigYaml } from "./lib/config.ts";
 import { readOptions, UsageError } from "./lib/options.ts";
-import { startNodeFlags } from "./lib/startFlags.ts";
+import { startCommand, startCommandLine } from "./lib/startFlags.ts";
 import type { Options } from "./lib/options.ts";
 import { freePort, killAllSync, spawnChild, stopAll, waitForAnnouncedPort, waitForReadiness } from "./lib/procs.ts";
 import type { Child } from "./lib/procs.ts";
@@ -24,7 +24,6 @@ const HOST = "127.0.0.1";
  * dist/), as `npm start` runs Gatehouse: type stripping would cost each process startup time and
  * ~18–27 MiB of resident memory (the stripper's WebAssembly heap), Gatehouse and baselines alike.
  */
-const GATEHOUSE_ENTRY = "dist/src/main.js";
 const compiled = (options: Options, script: string): string =>
   path.join(options.repoRoot, "dist", "bench", script.replace(/\.ts$/, ".js"));
 
@@ -65,8 +64,9 @@ const startGatehouse = (options: Options, configFile: string, port: number, logD
     const env = options.profile ? { NODE_OPTIONS: `${process.env["NODE_OPTIONS"] ?? ""} --cpu-prof --cpu-prof-dir=${options.resultsDir}`.trim() } : {};
     return spawnChild(name, cli, { ...common, shellCommand: options.gatehouseCmd, env });
   }
-  const nodeFlags = [...startNodeFlags(options.repoRoot), ...(options.profile ? profileFlags : [])];
-  return spawnChild(name, [process.execPath, ...nodeFlags, GATEHOUSE_ENTRY, ...cli], common);
+  const start = startCommand(options.repoRoot);
+  const nodeFlags = [...start.nodeFlags, ...(options.profile ? profileFlags : [])];
+  return spawnChild(name, [process.execPath, ...nodeFlags, start.entry, ...cli], common);
 };
 
 const wrkVersion = (): string | null => {
@@ -158,7 +158,7 @@ const main = async (options: Options): Promise<number> => {
     options: {
       rounds: options.rounds, durationS: options.durationS, warmupS: options.warmupS, threads: options.threads,
       tunnelBytes: options.tunnelBytes, only: options.only, profile: options.profile,
-      gatehouseCmd: options.gatehouseCmd ?? ["node", ...startNodeFlags(options.repoRoot), GATEHOUSE_ENTRY].join(" "),
+      gatehouseCmd: options.gatehouseCmd ?? startCommandLine(options.repoRoot),
     },
     environment: { node: process.version, wrk: wrkVersion(), cpus: os.cpus().length, loadavg: os.loadavg() },
     workloads: reports.map(toJson),

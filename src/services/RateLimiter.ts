@@ -12,7 +12,6 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { createHash } from "node:crypto"
-import type * as Redis from "redis"
 import type { RateLimitingSettings } from "../domain/config/rateLimiting.ts"
 import { RateLimited, RateLimiterUnavailable } from "../domain/errors.ts"
 import { clientBehindProxies, ipRanges } from "../domain/ipRanges.ts"
@@ -29,6 +28,7 @@ import {
 } from "../domain/tokenBucket.ts"
 import { Config } from "./Config.ts"
 import { Lifecycle } from "./Lifecycle.ts"
+import { importRedis, type RedisModule } from "./redisModule.ts"
 
 /** RateLimit-Policy and RateLimit values for an allowed response. */
 export interface RateLimitInfo {
@@ -69,7 +69,7 @@ export class RateLimiter extends Context.Service<RateLimiter, {
       const runLog = Effect.runForkWith(context)
       const policy = policyOf(settings)
       // node-redis is loaded only when a Redis backend is configured (it is ~5 MB of heap otherwise kept alive)
-      const redis = yield* Effect.promise(() => import("redis"))
+      const redis = yield* Effect.promise(importRedis)
       const backend = yield* Effect.acquireRelease(
         Effect.sync(() => redisBackend(redis, settings, policy, (problem, transition) => {
           lifecycle.reportDetail("rate_limit_backend", problem)
@@ -186,7 +186,7 @@ return {allowed, tostring(tokens)}
 const SCRIPT_SHA = createHash("sha1").update(SCRIPT).digest("hex")
 
 /** node-redis client with fast failure: no offline queue, a per-command timeout, endless reconnects. */
-const redisBackend = (redis: typeof Redis, settings: RateLimitingSettings, policy: BucketPolicy, report: (problem: string | undefined, transition: boolean) => void) => {
+const redisBackend = (redis: RedisModule, settings: RateLimitingSettings, policy: BucketPolicy, report: (problem: string | undefined, transition: boolean) => void) => {
   let down: string | undefined
   const setDown = (problem: string | undefined) => {
     if (problem === down) return

@@ -1,13 +1,16 @@
 /**
- * `npm start` runs the compiled program (`npm run build`: tsc -p tsconfig.build.json → dist/), not the
- * TypeScript sources through Node's type stripping. The other program tests run the sources; these
- * build the way `npm start` does and drive the compiled entry, so a broken build config fails here.
+ * `npm start` runs the built program (`npm run build`: tsc -p tsconfig.build.json → dist/, then
+ * scripts/bundle.ts → dist/gatehouse/), not the TypeScript sources through Node's type stripping. The
+ * other program tests run the sources; these build the way `npm start` does and drive the bundle, so a
+ * broken build config or a module the bundle mishandles fails here.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { execFile } from "node:child_process"
 import { request } from "node:http"
+import { type OtlpReceiver, startOtlpReceiver } from "../fixtures/otlpReceiver.ts"
 import { type Origin, startOrigin } from "../fixtures/origins.ts"
 import { BUILT_ENTRY, ROOT, runProgram, startProgram, writeTempConfig } from "../fixtures/program.ts"
+import { type RunningRedis, startRedis } from "../fixtures/redis.ts"
 
 const build = (): Promise<{ code: number; output: string }> =>
   new Promise((resolve) => {
@@ -15,9 +18,9 @@ const build = (): Promise<{ code: number; output: string }> =>
       resolve({ code: err === null ? 0 : Number((err as { code?: number }).code ?? 1), output: stdout + stderr }))
   })
 
-const get = (port: number, path: string): Promise<{ status: number; headers: Record<string, unknown>; body: string }> =>
+const get = (port: number, path: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, unknown>; body: string }> =>
   new Promise((resolve, reject) => {
-    request({ host: "127.0.0.1", port, path, agent: false }, (res) => {
+    request({ host: "127.0.0.1", port, path, headers, agent: false }, (res) => {
       let body = ""
       res.setEncoding("utf8")
       res.on("data", (c: string) => { body += c })
@@ -25,13 +28,16 @@ const get = (port: number, path: string): Promise<{ status: number; headers: Rec
     }).on("error", reject).end()
   })
 
-describe("npm start's compiled program (dist/src/main.js)", () => {
+describe("npm start's built program (dist/gatehouse/main.js)", () => {
   let origin: Origin
   beforeAll(async () => {
     const built = await build()
     expect(built.output).toBe("")
     expect(built.code).toBe(0)
-    origin = await startOrigin((_req, res) => res.end("from-origin"))
+    origin = await startOrigin((req, res) => {
+      if (req.url?.startsWith("/cacheable") === true) res.setHeader("cache-control", "max-age=60")
+      res.end("from-origin")
+    })
   }, 130_000)
   afterAll(() => origin.close())
 
@@ -61,5 +67,43 @@ describe("npm start's compiled program (dist/src/main.js)", () => {
     program.child.kill("SIGTERM")
     expect(await program.exited).toBe(0)
     expect(program.output()).toMatch(/"type":"access".*"url":"\/built","status":200/)
+  })
+
+  // The Redis client and the OTLP exporter are imported only when configured: separate chunks of the
+  // bundle, loaded at start-up of a process that enables them.
+  describe("with the lazily loaded parts on (Redis cache, OTLP traces)", () => {
+    let redis: RunningRedis
+    let receiver: OtlpReceiver
+    beforeAll(async () => {
+      redis = await startRedis()
+      receiver = await startOtlpReceiver()
+    })
+    afterAll(async () => {
+      await redis.stop()
+      await receiver.close()
+    })
+
+    it("serves the second request from the Redis cache and exports its spans on shutdown", async () => {
+      const config = writeTempConfig([
+        "server: {host: 127.0.0.1, port: 0}",
+        `routing: {default_backend: "${origin.url}", rules: []}`,
+        "logging: {level: info, format: json}",
+        `security: {allow_private_destinations: ["127.0.0.1/32"]}`,
+        `cache: {enabled: true, backend: redis, redis_url: "${redis.url}"}`,
+        `tracing: {enabled: true, otlp_endpoint: "${receiver.url}", service_name: "gatehouse-built"}`,
+        ""
+      ].join("\n"))
+      const program = await startProgram(["--config", config], {}, BUILT_ENTRY)
+      const first = await get(program.port, "/cacheable-built")
+      expect(first.status).toBe(200)
+      expect(first.headers["cache-status"]).toContain("stored")
+      const second = await get(program.port, "/cacheable-built")
+      expect(second.headers["cache-status"]).toMatch(/^gatehouse; hit/)
+      expect(second.body).toBe("from-origin")
+      program.child.kill("SIGTERM")
+      expect(await program.exited).toBe(0)
+      expect(receiver.spans.some((s) => s.name === "GET" && s.kind === 2)).toBe(true)
+      expect(JSON.stringify(receiver.resources)).toContain("gatehouse-built")
+    })
   })
 })

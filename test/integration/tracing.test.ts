@@ -1,24 +1,15 @@
 /**
- * Traces through the real proxy to a real OTLP/HTTP receiver started here (node:http on port 0,
+ * Traces through the real proxy to a real OTLP/HTTP receiver (test/fixtures/otlpReceiver.ts: node:http on port 0,
  * decoding the JSON the OTLP exporter posts to /v1/traces): W3C traceparent continued from the
  * client, propagated to the upstream, per-phase child spans, semantic-convention attributes,
  * trace_id in the access log.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { createServer, request, type Server } from "node:http"
+import { request } from "node:http"
 import net, { type AddressInfo } from "node:net"
+import { type OtlpReceiver, type OtlpSpan, startOtlpReceiver } from "../fixtures/otlpReceiver.ts"
 import { type Origin, startOrigin } from "../fixtures/origins.ts"
 import { type RunningProxy, startProxy } from "../fixtures/proxy.ts"
-
-interface OtlpSpan {
-  traceId: string
-  spanId: string
-  parentSpanId?: string
-  name: string
-  kind: number
-  attributes: Array<{ key: string; value: Record<string, unknown> }>
-  status?: { code?: number }
-}
 
 const SERVER = 2
 const CLIENT = 3
@@ -28,37 +19,6 @@ const PARENT = "00f067aa0ba902b7"
 const attr = (s: OtlpSpan, key: string): unknown => {
   const v = s.attributes.find((a) => a.key === key)?.value
   return v === undefined ? undefined : v.stringValue ?? (v.intValue === undefined ? v.boolValue ?? v.doubleValue : Number(v.intValue))
-}
-
-/** A real OTLP/HTTP receiver: collects the spans of every export request. */
-const startReceiver = async () => {
-  const spans: Array<OtlpSpan> = []
-  const resources: Array<unknown> = []
-  let contentTypes = new Set<string>()
-  const server: Server = createServer((req, res) => {
-    const chunks: Array<Buffer> = []
-    req.on("data", (c: Buffer) => chunks.push(c))
-    req.on("end", () => {
-      contentTypes.add(String(req.headers["content-type"]))
-      const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as {
-        resourceSpans: Array<{ resource: unknown; scopeSpans: Array<{ spans: Array<OtlpSpan> }> }>
-      }
-      for (const rs of body.resourceSpans) {
-        resources.push(rs.resource)
-        for (const ss of rs.scopeSpans) spans.push(...ss.spans)
-      }
-      res.writeHead(200, { "content-type": "application/json" }).end("{}")
-    })
-  })
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()))
-  const port = (server.address() as { port: number }).port
-  return {
-    url: `http://127.0.0.1:${port}/v1/traces`,
-    spans,
-    resources,
-    contentTypes: () => contentTypes,
-    close: () => new Promise<void>((r) => server.close(() => r()))
-  }
 }
 
 const get = (port: number, path: string, headers: Record<string, string>) =>
@@ -72,12 +32,12 @@ const get = (port: number, path: string, headers: Record<string, string>) =>
   })
 
 describe("tracing (OpenTelemetry → OTLP/HTTP)", () => {
-  let receiver: Awaited<ReturnType<typeof startReceiver>>
+  let receiver: OtlpReceiver
   let origin: Origin
   let proxy: RunningProxy
   let dead: net.Server
   beforeAll(async () => {
-    receiver = await startReceiver()
+    receiver = await startOtlpReceiver()
     origin = await startOrigin((_req, res) => {
       const body = "x".repeat(4096)
       res.writeHead(200, { "content-type": "text/plain", "content-length": String(body.length) }).end(body)

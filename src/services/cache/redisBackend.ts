@@ -6,14 +6,14 @@
  * "unavailable" within `timeoutMs` and the proxy passes requests through uncached.
  */
 import * as Effect from "effect/Effect"
-import type * as Redis from "redis"
 import { splitKey } from "../../domain/cache/cacheKey.ts"
 import { decodeStored, encodeStored } from "../../domain/cache/StoredResponse.ts"
+import { importRedis, type RedisModule } from "../redisModule.ts"
 import { type CacheBackend, type Found, MISS, UNAVAILABLE } from "./CacheBackend.ts"
 
 const VARY_FIELD = "~vary"
 
-const connect = (redis: typeof Redis, url: string) =>
+const connect = (redis: RedisModule, url: string) =>
   redis.createClient({
     url,
     disableOfflineQueue: true,
@@ -35,7 +35,7 @@ export interface RedisBackendOptions {
 export const makeRedisBackend = (o: RedisBackendOptions) =>
   Effect.gen(function*() {
     // node-redis is loaded only when the Redis backend is configured
-    const redis = yield* Effect.promise(() => import("redis"))
+    const redis = yield* Effect.promise(importRedis)
     const client = yield* Effect.acquireRelease(
       Effect.sync(() => {
         const c = connect(redis, o.url)
