@@ -66,7 +66,7 @@ const startGatehouse = (options: Options, configFile: string, port: number, logD
   }
   const start = startCommand(options.repoRoot);
   const nodeFlags = [...start.nodeFlags, ...(options.profile ? profileFlags : [])];
-  return spawnChild(name, [process.execPath, ...nodeFlags, start.entry, ...cli], common);
+  return spawnChild(name, [process.execPath, ...nodeFlags, start.entry, ...cli], { ...common, env: start.env });
 };
 
 const wrkVersion = (): string | null => {
