@@ -110,8 +110,14 @@ export const runWrk = async (run: WrkRun): Promise<WrkResult> => {
   let output = "";
   child.proc.stdout?.setEncoding("utf8");
   child.proc.stdout?.on("data", (chunk: string) => (output += chunk));
+  // "exit" can come before the last stdout chunk is read: the summary is complete once stdout closes
+  const stdoutClosed = new Promise<void>((resolve) => {
+    if (child.proc.stdout === null) resolve();
+    else child.proc.stdout.once("close", () => resolve());
+  });
   const limit = setTimeout(() => void stopChild(child), (run.durationS + 30) * 1000);
   await child.exited;
+  await stdoutClosed;
   clearTimeout(limit);
   await stopChild(child);
   const line = output.split("\n").find((l) => l.startsWith("BENCH_JSON "));
