@@ -28,6 +28,17 @@ const get = (port: number, path: string, headers: Record<string, string> = {}): 
     }).on("error", reject).end()
   })
 
+/** A config file: any free port, the origin as default backend (loopback allowed), plus `extra` lines. */
+const configFor = (origin: Origin, extra: ReadonlyArray<string> = []): string =>
+  writeTempConfig([
+    "server: {host: 127.0.0.1, port: 0}",
+    `routing: {default_backend: "${origin.url}", rules: []}`,
+    "logging: {level: info, format: json}",
+    `security: {allow_private_destinations: ["127.0.0.1/32"]}`,
+    ...extra,
+    ""
+  ].join("\n"))
+
 describe("npm start's built program (dist/gatehouse/main.js)", () => {
   let origin: Origin
   beforeAll(async () => {
@@ -51,14 +62,7 @@ describe("npm start's built program (dist/gatehouse/main.js)", () => {
   })
 
   it("proxies to a real origin, logs the request, and exits 0 on SIGTERM", async () => {
-    const config = writeTempConfig([
-      "server: {host: 127.0.0.1, port: 0}",
-      `routing: {default_backend: "${origin.url}", rules: []}`,
-      "logging: {level: info, format: json}",
-      `security: {allow_private_destinations: ["127.0.0.1/32"]}`,
-      ""
-    ].join("\n"))
-    const program = await startProgram(["--config", config], {}, BUILT_ENTRY)
+    const program = await startProgram(["--config", configFor(origin)], {}, BUILT_ENTRY)
     const res = await get(program.port, "/built")
     expect(res.status).toBe(200)
     expect(res.body).toBe("from-origin")
@@ -84,15 +88,10 @@ describe("npm start's built program (dist/gatehouse/main.js)", () => {
     })
 
     it("serves the second request from the Redis cache and exports its spans on shutdown", async () => {
-      const config = writeTempConfig([
-        "server: {host: 127.0.0.1, port: 0}",
-        `routing: {default_backend: "${origin.url}", rules: []}`,
-        "logging: {level: info, format: json}",
-        `security: {allow_private_destinations: ["127.0.0.1/32"]}`,
+      const config = configFor(origin, [
         `cache: {enabled: true, backend: redis, redis_url: "${redis.url}"}`,
-        `tracing: {enabled: true, otlp_endpoint: "${receiver.url}", service_name: "gatehouse-built"}`,
-        ""
-      ].join("\n"))
+        `tracing: {enabled: true, otlp_endpoint: "${receiver.url}", service_name: "gatehouse-built"}`
+      ])
       const program = await startProgram(["--config", config], {}, BUILT_ENTRY)
       const first = await get(program.port, "/cacheable-built")
       expect(first.status).toBe(200)
