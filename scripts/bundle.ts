@@ -36,6 +36,6 @@ await build({
   // the dependencies' license notices go to <chunk>.LEGAL.txt beside each chunk, not into V8's heap
   legalComments: "external",
   logLevel: "warning",
-  // the CommonJS dependencies (undici, yaml, OpenTelemetry) call require() for Node's built-ins
+  // CommonJS dependencies (undici among them) call require() for Node's built-ins
   banner: { js: "import { createRequire as __gatehouseRequire } from \"node:module\";\nconst require = __gatehouseRequire(import.meta.url);" },
 });
