@@ -1,17 +1,36 @@
 // `npm run build`'s second step: bundles src/main.ts and the dependencies it loads into dist/gatehouse/,
 // what `npm start` runs. One module graph instead of ~600 files: V8 keeps every loaded module's source
 // text in its heap, and most of that text is doc comments and code the proxy never calls (measured idle
-// heap 35 → 15 MB, idle RSS 109 → 80 MiB). Identifiers are not minified, so stack traces keep the
+// heap 35 → 14 MB, idle RSS 109 → 76 MiB). Identifiers are not minified, so stack traces keep the
 // sources' function names; a linked source map leads back to src/ under `node --enable-source-maps`.
 // The lazily imported parts (Redis client, OTLP exporter) stay separate chunks, loaded only when
 // configured.
-import { build } from "esbuild";
+import { build, type Plugin } from "esbuild";
 import { rmSync } from "node:fs";
 import path from "node:path";
 
 const root = path.resolve(import.meta.dirname, "..");
 const outdir = path.join(root, "dist", "gatehouse");
 rmSync(outdir, { recursive: true, force: true });
+
+/**
+ * `node:http` and `node:https` loaded with require() instead of an ES module import. Node builds an ES
+ * module facade for an imported built-in by reading every export, and `node:http` exports WebSocket,
+ * CloseEvent and MessageEvent as lazy getters: reading them loads Node's internal copy of undici (a
+ * 0.76 MB script held as two-byte text, plus what it creates) although Gatehouse never uses them.
+ */
+const requireHttpModules: Plugin = {
+  name: "require-http-modules",
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?https?$/ }, (args) =>
+      // (a dynamic import() stays one: a lazily imported CommonJS chunk would have only a default export)
+      args.namespace === "require-http-modules" || args.kind === "dynamic-import"
+        ? { path: args.path.startsWith("node:") ? args.path : `node:${args.path}`, external: true }
+        : { path: args.path.replace(/^node:/, ""), namespace: "require-http-modules" });
+    b.onLoad({ filter: /.*/, namespace: "require-http-modules" }, (args) =>
+      ({ contents: `module.exports = require("node:${args.path}");`, loader: "js" }));
+  },
+};
 
 await build({
   entryPoints: [path.join(root, "src", "main.ts")],
@@ -36,6 +55,7 @@ await build({
   // the dependencies' license notices go to <chunk>.LEGAL.txt beside each chunk, not into V8's heap
   legalComments: "external",
   logLevel: "warning",
+  plugins: [requireHttpModules],
   // CommonJS dependencies (undici among them) call require() for Node's built-ins
   banner: { js: "import { createRequire as __gatehouseRequire } from \"node:module\";\nconst require = __gatehouseRequire(import.meta.url);" },
 });
