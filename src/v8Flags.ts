@@ -15,8 +15,9 @@
  * proxy; 1–2 MB with this flag). Off: GC time per request at 1000
  * connections 25 → 11 µs (bench/README.md, "Latest figures").
  *
- * `--max-semi-space-size=16` (the young generation's cap) is not here: V8 reads it only when the
- * isolate is created, so `npm start` passes it on the command line (README "Performance and tuning").
+ * `--max-semi-space-size=16` (the young generation's cap) and `--initial-old-space-size=32` (a floor
+ * under the old generation's limit) are not here: V8 reads them only when the isolate is created, so
+ * `npm start` passes them on the command line (README "Performance and tuning").
  */
 import { setFlagsFromString } from "node:v8"
 

@@ -5,8 +5,8 @@
  * hundreds of MB/s allocates those far faster than it allocates JS objects, so the young generation
  * rarely fills and the dead buffers wait for a full mark-compact, which V8 starts when external
  * memory has grown by tens of MB: about 26 of them per 2 GB relayed. A mark-compact costs in
- * proportion to the live heap — Gatehouse's ~30 MB (Effect, schemas, OpenTelemetry, undici) against a
- * raw `socket.pipe` proxy's ~5 MB — so the tunnel spent 2.5–3.5× the raw proxy's user CPU per byte
+ * proportion to the live heap — Gatehouse's ~30 MB then, before the bundle (Effect, schemas,
+ * OpenTelemetry, undici), against a raw `socket.pipe` proxy's ~5 MB — so the tunnel spent 2.5–3.5× the raw proxy's user CPU per byte
  * and ran at ~0.75× its throughput (bench/README.md, "Tunnels: the heap, not the stream").
  *
  * A young-generation collection (scavenge) frees the same buffers for a cost in proportion to the
@@ -19,6 +19,12 @@
  * proxy: 10–13 mark-compacts, none with the Reclaimer), so the body paths report their chunks too:
  * tunnels (`http/socketBridge.ts`), responses (`ClientSink`) and request bodies that are chunked or
  * at least 1 MiB (`http/phases/upstream.ts`).
+ *
+ * A forced scavenge that comes while V8 is marking the old generation finishes that marking (a full
+ * collection). After a burst of requests the memory reducer leaves the old generation's limit just
+ * above the live heap, and a tunnel's steady promotions then started marking 10–15 times a second;
+ * `npm start`'s `--initial-old-space-size=32` keeps the limit at 32 MB or more (README "Performance
+ * and tuning").
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
