@@ -113,9 +113,13 @@ export class Upstream extends Context.Service<Upstream, {
     Effect.gen(function*() {
       const { server, upstream: pool, security, routing } = yield* Config
       const tlsConnect = yield* upstreamConnectOptions(security.upstream_tls)
+      // HTTP/1.1 to every upstream, like nginx and Envoy by default: undici 8 would otherwise negotiate
+      // h2 by ALPN with an HTTPS origin that offers it, where the hop-by-hop rules, Upgrade and
+      // 100-continue this proxy implements do not apply (the bundle leaves node:http2 out, scripts/bundle.ts)
       const agent = yield* Effect.acquireRelease(
         Effect.sync(() =>
           new Agent({
+            allowH2: false,
             keepAliveTimeout: pool.keepalive_timeout,
             keepAliveMaxTimeout: Math.max(server.timeouts.idle, pool.keepalive_timeout),
             connect: { timeout: server.timeouts.connect, ...tlsConnect },
@@ -136,6 +140,7 @@ export class Upstream extends Context.Service<Upstream, {
       }
       const insecure = insecureRoutes.length === 0 ? undefined : yield* Effect.acquireRelease(
         Effect.sync(() => new Agent({
+          allowH2: false,
           keepAliveTimeout: pool.keepalive_timeout,
           keepAliveMaxTimeout: Math.max(server.timeouts.idle, pool.keepalive_timeout),
           connect: { timeout: server.timeouts.connect, rejectUnauthorized: false },

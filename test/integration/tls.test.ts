@@ -6,7 +6,8 @@
  * `openssl` at test time.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { copyFileSync, writeFileSync } from "node:fs"
+import { copyFileSync, readFileSync, writeFileSync } from "node:fs"
+import { createSecureServer } from "node:http2"
 import { connect, type ConnectionOptions } from "node:tls"
 import { runProgram, type StartedProgram, startProgram, writeTempConfig } from "../fixtures/program.ts"
 import { type RunningProxy, startProxy } from "../fixtures/proxy.ts"
@@ -181,6 +182,30 @@ describe("upstream HTTPS certificate validation", () => {
       expect((await send(proxy.port, "/self")).status).toBe(502)
     } finally {
       await proxy.stop()
+    }
+  })
+
+  it("RFC 9110 §3.7, §6.2: the upstream hop is HTTP/1.1 even when the origin offers h2 by ALPN (hop-by-hop rules, Upgrade and 100-continue stay HTTP/1.1's)", async () => {
+    const files = ca.issue("localhost")
+    const seen: Array<string> = []
+    const h2 = createSecureServer({ cert: readFileSync(files.cert), key: readFileSync(files.key), allowHTTP1: true }, (req, res) => {
+      seen.push(req.httpVersion)
+      res.writeHead(200, { "content-type": "text/plain" })
+      res.end(`over ${req.httpVersion}`)
+    })
+    const port = await new Promise<number>((resolve) => h2.listen(0, "127.0.0.1", () => resolve((h2.address() as { port: number }).port)))
+    const proxy = await startProxy({
+      routing: { default_backend: `https://localhost:${port}`, rules: [] },
+      security: { filters_file: "", upstream_tls: { ca: ca.caFile } }
+    })
+    try {
+      const r = await send(proxy.port, "/v")
+      expect(r.status).toBe(200)
+      expect(r.body).toBe("over 1.1")
+      expect(seen).toEqual(["1.1"])
+    } finally {
+      await proxy.stop()
+      h2.close()
     }
   })
 
