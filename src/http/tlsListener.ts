@@ -5,13 +5,15 @@
  */
 import * as Effect from "effect/Effect"
 import { createServer, type Server, type ServerOptions } from "node:http"
-import { createServer as createHttpsServer } from "node:https"
 import type { SecureContextOptions } from "node:tls"
 import type { ListenerTls } from "../domain/config/tls.ts"
 import { listenerSecureOptions } from "../services/tlsFiles.ts"
 
+/** A node:http server, or a node:https one (loaded only then: node:tls costs ~4 MiB of RSS, tlsFiles.ts). */
 export const makeServer = (secure: SecureContextOptions | undefined, options: ServerOptions): Server =>
-  secure === undefined ? createServer(options) : (createHttpsServer({ ...options, ...secure }) as unknown as Server)
+  secure === undefined
+    ? createServer(options)
+    : (process.getBuiltinModule("node:https").createServer({ ...options, ...secure }) as unknown as Server)
 
 /** Installs the SIGHUP handler for the listener's lifetime (scoped). */
 export const reloadCertificatesOnSighup = (server: Server, tls: ListenerTls) =>

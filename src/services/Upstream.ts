@@ -2,12 +2,13 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type { Duplex } from "node:stream"
-import { Agent, type Dispatcher } from "undici"
+import type { Dispatcher } from "undici"
 import { UpstreamError } from "../domain/errors.ts"
 import type { HeaderMap } from "../domain/hopHeaders.ts"
 import { classifyUpstreamError, isRetryableFailure } from "../domain/upstreamFailure.ts"
 import { Config } from "./Config.ts"
 import { upstreamConnectOptions } from "./tlsFiles.ts"
+import { Agent, upgrade as undiciUpgrade } from "./undiciParts.ts"
 
 export interface ForwardRequest {
   /** scheme://host:port: the pool key. */
@@ -252,7 +253,7 @@ export class Upstream extends Context.Service<Upstream, {
       const upgrade = (request: UpgradeRequest) =>
         Effect.callback<UpgradedConnection, UpstreamError>((resume) => {
           const abort = new AbortController()
-          agent.upgrade({
+          undiciUpgrade.call(agent, {
             origin: request.origin,
             path: request.path,
             method: request.method,
