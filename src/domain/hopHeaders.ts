@@ -70,11 +70,12 @@ const forwardedFor = (ip: string): string => (ip.includes(":") ? `"[${ip}]"` : i
 
 /**
  * Build the upstream request header list (flat [name, value, ...]) from the client's raw headers:
- * drops hop-by-hop and Connection-named fields, keeps duplicates and order of the rest, then appends
- * Host (target authority, RFC 9112 §3.2.2), Via, X-Forwarded-*, Forwarded (RFC 7239), X-Request-Id.
+ * Host first (the target authority, RFC 9112 §3.2.2; `undefined` when the connection pool writes that
+ * same authority itself), then the rest without hop-by-hop and Connection-named fields (duplicates and
+ * order kept), then Via, X-Forwarded-*, Forwarded (RFC 7239), X-Request-Id.
  */
-export const upstreamRequestHeaders = (raw: ReadonlyArray<string>, targetHost: string, info: ForwardingInfo): Array<string> => {
-  const out: Array<string> = ["host", targetHost]
+export const upstreamRequestHeaders = (raw: ReadonlyArray<string>, targetHost: string | undefined, info: ForwardingInfo): Array<string> => {
+  const out: Array<string> = targetHost === undefined ? [] : ["host", targetHost]
   let conn: Array<string> | undefined
   for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === 10 && raw[i]!.toLowerCase() === "connection") (conn ??= []).push(raw[i + 1]!)
   const named = conn === undefined ? undefined : connectionTokens(conn)

@@ -12,6 +12,12 @@ export interface Backend {
   readonly basePath: string
   /** Authority sent as Host upstream. */
   readonly host: string
+  /**
+   * `host` is the authority of `origin` as the connection pool writes it by itself (a configured
+   * backend): the Host field is then left to the pool, one header less to validate per request.
+   * False where they may differ (a forward-proxy target pinned to its checked address).
+   */
+  readonly poolWritesHost: boolean
   /** Printable name for logs: the configured URL. */
   readonly name: string
   /** The route rule that chose this backend (per-route headers / TLS options); absent for the default. */
@@ -35,7 +41,7 @@ export interface RouteTable {
 export const parseBackend = (url: string): Backend => {
   const u = new URL(url)
   const basePath = u.pathname === "/" ? "" : u.pathname.replace(/\/$/, "")
-  return { origin: u.origin, basePath, host: u.host, name: url }
+  return { origin: u.origin, basePath, host: u.host, poolWritesHost: true, name: url }
 }
 
 export const compileRoutes = (rules: ReadonlyArray<RouteRule>, defaultBackend: string): RouteTable => ({

@@ -65,6 +65,12 @@ describe("RFC 9112 §3.2.2 Host and forwarding fields", () => {
     expect(out.forwarded).toBe(`for=10.0.0.7;host="app.example.com";proto=http`)
     expect(out["x-request-id"]).toBe("rid-1")
   })
+  it("leaves Host to the connection pool when it writes the same authority (no target host given): the client's Host is still dropped", () => {
+    const raw = ["Host", "client-said.example", "Accept", "*/*"]
+    const out = names(upstreamRequestHeaders(raw, undefined, info))
+    expect(out).not.toContain("host")
+    expect(out).toContain("accept")
+  })
   it("quotes IPv6 clients in Forwarded (RFC 7239 §6)", () => {
     const out = Object.fromEntries(pairs(upstreamRequestHeaders([], "b", { ...info, clientIp: "::1" })))
     expect(out.forwarded).toBe(`for="[::1]";host="app.example.com";proto=http`)

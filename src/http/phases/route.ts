@@ -26,7 +26,7 @@ export const route = (head: RequestHead, hostHeader: string, router: Router["Ser
     const origin = `${t.scheme}://${hostPort(t)}`
     return Effect.succeed({
       kind: "forward",
-      backend: { origin, basePath: "", host: t.authority, name: origin },
+      backend: { origin, basePath: "", host: t.authority, poolWritesHost: false, name: origin },
       path: t.path,
       requestedHost: t.authority
     })

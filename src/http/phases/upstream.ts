@@ -127,7 +127,7 @@ export const prepareExchange = (
     // parser when the response finishes instead of waiting for it (clearIncoming, resOnFinish)
     req.resume()
   }
-  const headers = upstreamRequestHeaders(options.rawHeaders ?? req.rawHeaders, routed.backend.host, {
+  const headers = upstreamRequestHeaders(options.rawHeaders ?? req.rawHeaders, routed.backend.poolWritesHost ? undefined : routed.backend.host, {
     clientIp: ctx.clientIp,
     proto: (req.socket as { encrypted?: boolean }).encrypted === true ? "https" : "http",
     host: routed.requestedHost,
