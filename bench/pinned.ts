@@ -14,6 +14,7 @@
 //        PINNED_A_CONFIG_EXTRA / PINNED_B_CONFIG_EXTRA   ... to one proxy's config only
 //        PINNED_MODE (reverse|forward)   origin-form GET / or absolute-form through the proxy
 //        PINNED_CONNECTIONS (64)  PINNED_DURATION (10 s)  PINNED_ROUNDS (3)  PINNED_WARMUP (3 s)
+//        PINNED_SKIP_BUILD=1             do not run `npm run build` first (npm run bench's samecore workload)
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -73,8 +74,10 @@ const topKey = (line: string): string | undefined => /^([a-z_]+):/.exec(line)?.[
 const main = async (): Promise<void> => {
   ensureWrk();
   execFileSync("taskset", ["-c", "0", "true"]); // fails early where CPU pinning is not possible
-  console.log("pinned: npm run build");
-  execFileSync("npm", ["run", "--silent", "build"], { cwd: repoRoot, stdio: "inherit" });
+  if (process.env["PINNED_SKIP_BUILD"] !== "1") { // (npm run bench has built already)
+    console.log("pinned: npm run build");
+    execFileSync("npm", ["run", "--silent", "build"], { cwd: repoRoot, stdio: "inherit" });
+  }
   const logDir = mkdtempSync(path.join(os.tmpdir(), "gatehouse-pinned-"));
   const pin = (cpu: number): string => `taskset -c ${cpu}`;
   const origin = spawnChild("origin", ["node", path.join("dist", "bench", "origin.js")], { shellCommand: pin(DRIVER_CPU), stdout: "pipe", cwd: repoRoot, logDir });

@@ -13,6 +13,8 @@ import { freePort, killAllSync, spawnChild, stopAll, waitForAnnouncedPort, waitF
 import type { Child } from "./lib/procs.ts";
 import { formatReport, reportWorkload, toJson, writeResults } from "./lib/report.ts";
 import type { ProcessName, WorkloadReport } from "./lib/report.ts";
+import { formatSameCore, runSameCore } from "./lib/samecore.ts";
+import type { SameCoreResult } from "./lib/samecore.ts";
 import { ensureWrk, writeWrkScripts } from "./lib/wrk.ts";
 import { buildWorkloads, extraProcesses, runWorkload } from "./lib/workloads.ts";
 import type { Env, ProxyTarget } from "./lib/workloads.ts";
@@ -80,21 +82,60 @@ const wrkVersion = (): string | null => {
 
 /** Rough duration of the whole run; the watchdog allows twice that plus a minute. */
 const estimateSeconds = (options: Options): number => {
-  const http = options.only.filter((w) => w !== "tunnel").length;
+  const http = options.only.filter((w) => w !== "tunnel" && w !== "samecore").length;
   const perHttpRun = options.warmupS + options.durationS + 3;
   const tunnel = options.only.includes("tunnel") ? 3 * (options.tunnelBytes / 100e6 + 2) : 0;
-  return 60 + options.rounds * 2 * (http * perHttpRun + tunnel);
+  const samecore = options.only.includes("samecore") ? 2 * 50 : 0; // two bench:pinned runs of 3 × 10 s
+  return 60 + options.rounds * 2 * (http * perHttpRun + tunnel) + samecore;
 };
 
 const main = async (options: Options): Promise<number> => {
   const startedAt = Date.now();
   const logDir = mkdtempSync(path.join(os.tmpdir(), "gatehouse-bench-"));
   const needTunnel = options.only.includes("tunnel");
-  const needHttp = options.only.some((w) => w !== "tunnel");
+  const needHttp = options.only.some((w) => w !== "tunnel" && w !== "samecore");
   if (needHttp) ensureWrk();
   build(options);
   console.log(`bench: rounds=${options.rounds} duration=${options.durationS}s warmup=${options.warmupS}s ` +
     `workloads=${options.only.join(",")} logs=${logDir}`);
+  const reports: WorkloadReport[] = [];
+  if (needHttp || needTunnel) await runWorkloads(options, logDir, needTunnel, reports);
+  if (shutdownPromise !== undefined) return shutdownPromise;
+  // after every other workload, alone on the machine: it pins its own proxies to one core
+  let sameCore: SameCoreResult | undefined;
+  if (options.only.includes("samecore")) {
+    sameCore = await runSameCore(options);
+    if (shutdownPromise !== undefined) return shutdownPromise;
+  }
+
+  if (reports.length > 0) console.log(`\n${formatReport(reports)}\n`);
+  if (sameCore !== undefined) console.log(`${formatSameCore(sameCore)}\n`);
+  const file = writeResults(options.resultsDir, {
+    generatedAt: new Date().toISOString(),
+    options: {
+      rounds: options.rounds, durationS: options.durationS, warmupS: options.warmupS, threads: options.threads,
+      tunnelBytes: options.tunnelBytes, only: options.only, profile: options.profile,
+      gatehouseCmd: options.gatehouseCmd ?? startCommandLine(options.repoRoot),
+    },
+    environment: { node: process.version, wrk: wrkVersion(), cpus: os.cpus().length, loadavg: os.loadavg() },
+    workloads: reports.map(toJson),
+    ...(sameCore === undefined ? {} : { sameCore }),
+  });
+  console.log(`results: ${path.relative(process.cwd(), file)}`);
+  if (options.profile) {
+    const profiles = readdirSync(options.resultsDir)
+      .filter((f) => f.endsWith(".cpuprofile") && statSync(path.join(options.resultsDir, f)).mtimeMs >= startedAt);
+    console.log(`cpu profiles in ${options.resultsDir}: ${profiles.join(", ") || "(none written: did Gatehouse exit cleanly on SIGTERM?)"}`);
+  }
+  const failed = reports.some((r) => r.workload.runs.baseline.error !== null || r.workload.runs.gatehouse.error !== null);
+  if (failed) console.log(`child logs kept in ${logDir}`);
+  else rmSync(logDir, { recursive: true, force: true });
+  const allPass = reports.every((r) => r.checks.every((c) => c.pass));
+  return options.check && !allPass ? 2 : 0;
+};
+
+/** The wrk and tunnel workloads: origin, sink, baselines and Gatehouse processes for them, then each workload in turn. */
+const runWorkloads = async (options: Options, logDir: string, needTunnel: boolean, reports: WorkloadReport[]): Promise<void> => {
 
   const origin = await startHelper("origin", "origin.ts", options, logDir);
   const sink = needTunnel ? await startHelper("sink", "sink.ts", options, logDir) : undefined;
@@ -143,37 +184,13 @@ const main = async (options: Options): Promise<number> => {
     processes: { baseline: { child: baseline, port: baselinePort }, gatehouse: { child: gatehouse, port: gatehousePort }, ...extras },
   };
 
-  const reports: WorkloadReport[] = [];
   for (const workload of buildWorkloads(options)) {
-    if (shutdownPromise !== undefined) return shutdownPromise; // watchdog or signal
+    if (shutdownPromise !== undefined) return; // watchdog or signal
     await runWorkload(env, workload, targets);
-    if (shutdownPromise !== undefined) return shutdownPromise;
+    if (shutdownPromise !== undefined) return;
     reports.push(reportWorkload(workload));
   }
   await stopAll();
-
-  console.log(`\n${formatReport(reports)}\n`);
-  const file = writeResults(options.resultsDir, {
-    generatedAt: new Date().toISOString(),
-    options: {
-      rounds: options.rounds, durationS: options.durationS, warmupS: options.warmupS, threads: options.threads,
-      tunnelBytes: options.tunnelBytes, only: options.only, profile: options.profile,
-      gatehouseCmd: options.gatehouseCmd ?? startCommandLine(options.repoRoot),
-    },
-    environment: { node: process.version, wrk: wrkVersion(), cpus: os.cpus().length, loadavg: os.loadavg() },
-    workloads: reports.map(toJson),
-  });
-  console.log(`results: ${path.relative(process.cwd(), file)}`);
-  if (options.profile) {
-    const profiles = readdirSync(options.resultsDir)
-      .filter((f) => f.endsWith(".cpuprofile") && statSync(path.join(options.resultsDir, f)).mtimeMs >= startedAt);
-    console.log(`cpu profiles in ${options.resultsDir}: ${profiles.join(", ") || "(none written: did Gatehouse exit cleanly on SIGTERM?)"}`);
-  }
-  const failed = reports.some((r) => r.workload.runs.baseline.error !== null || r.workload.runs.gatehouse.error !== null);
-  if (failed) console.log(`child logs kept in ${logDir}`);
-  else rmSync(logDir, { recursive: true, force: true });
-  const allPass = reports.every((r) => r.checks.every((c) => c.pass));
-  return options.check && !allPass ? 2 : 0;
 };
 
 // ---- lifecycle: bounded time, clean shutdown on every path ---------------

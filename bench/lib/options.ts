@@ -1,7 +1,7 @@
 // Bench options from env and argv.
 import path from "node:path";
 
-export const WORKLOADS = ["reverse64", "reverse1000", "forward64", "tunnel", "cachehit", "tracingoff"] as const;
+export const WORKLOADS = ["reverse64", "reverse1000", "forward64", "tunnel", "cachehit", "tracingoff", "samecore"] as const;
 export type WorkloadName = (typeof WORKLOADS)[number];
 
 export interface Options {

@@ -44,7 +44,8 @@ const http = (name: WorkloadName, mode: "reverse" | "forward", connections: numb
 });
 
 export const buildWorkloads = (options: Options): Workload[] => {
-  const all: Record<WorkloadName, () => Workload> = {
+  // (samecore is not a wrk workload: bench/lib/samecore.ts)
+  const all: Record<Exclude<WorkloadName, "samecore">, () => Workload> = {
     reverse64: () => http("reverse64", "reverse", 64, "reverse proxy (origin-form GET /), 64 keep-alive connections"),
     reverse1000: () => http("reverse1000", "reverse", 1000, "reverse proxy (origin-form GET /), 1000 keep-alive connections"),
     forward64: () => http("forward64", "forward", 64, "forward proxy (absolute-form GET http://origin/), 64 keep-alive connections"),
@@ -76,7 +77,7 @@ export const buildWorkloads = (options: Options): Workload[] => {
       runs: emptyRuns<TunnelRound>(),
     }),
   };
-  return options.only.map((name) => all[name]());
+  return options.only.filter((name) => name !== "samecore").map((name) => all[name]());
 };
 
 const errorText = (error: unknown): string => (error instanceof Error ? error.message : String(error));
