@@ -6,11 +6,15 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { execFile } from "node:child_process"
+import { readFileSync } from "node:fs"
 import { request } from "node:http"
+import { createSecureServer } from "node:http2"
+import { request as httpsRequest } from "node:https"
 import { type OtlpReceiver, startOtlpReceiver } from "../fixtures/otlpReceiver.ts"
 import { type Origin, startOrigin } from "../fixtures/origins.ts"
 import { BUILT_ENTRY, ROOT, runProgram, startProgram, writeTempConfig } from "../fixtures/program.ts"
 import { type RunningRedis, startRedis } from "../fixtures/redis.ts"
+import { makeCa } from "../fixtures/tls.ts"
 
 const build = (): Promise<{ code: number; output: string }> =>
   new Promise((resolve) => {
@@ -104,5 +108,42 @@ describe("npm start's built program (dist/gatehouse/main.js)", () => {
       expect(receiver.spans.some((s) => s.name === "GET" && s.kind === 2)).toBe(true)
       expect(JSON.stringify(receiver.resources)).toContain("gatehouse-built")
     })
+  })
+
+  // node:tls and node:https load only when TLS files are configured, and the bundle leaves node:http2
+  // out of undici (its Agents are HTTP/1.1 only): an HTTPS listener in front of an HTTPS origin that
+  // offers h2 exercises all three in the bundle.
+  it("TLS on both sides: an HTTPS listener, and an HTTPS origin offering h2 spoken to over HTTP/1.1", async () => {
+    const ca = makeCa()
+    const cert = ca.issue("localhost")
+    const h2 = createSecureServer({ cert: readFileSync(cert.cert), key: readFileSync(cert.key), allowHTTP1: true }, (req, res) => {
+      res.end(`tls origin over ${req.httpVersion}`)
+    })
+    const h2Port = await new Promise<number>((resolve) => h2.listen(0, "127.0.0.1", () => resolve((h2.address() as { port: number }).port)))
+    const config = writeTempConfig([
+      `server: {host: 127.0.0.1, port: 0, tls: {enabled: true, cert: "${cert.cert}", key: "${cert.key}"}}`,
+      `routing: {default_backend: "https://localhost:${h2Port}", rules: []}`,
+      `security: {allow_private_destinations: ["127.0.0.1/32", "::1/128"], upstream_tls: {ca: "${ca.caFile}"}}`,
+      ""
+    ].join("\n"))
+    const program = await startProgram(["--config", config], {}, BUILT_ENTRY)
+    try {
+      const res = await new Promise<{ status: number; body: string; protocol: string }>((resolve, reject) => {
+        const r = httpsRequest({ host: "127.0.0.1", port: program.port, path: "/tls", servername: "localhost", ca: ca.caPem, agent: false }, (res) => {
+          let body = ""
+          res.setEncoding("utf8")
+          res.on("data", (c: string) => { body += c })
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, body, protocol: (res.socket as { getProtocol?: () => string | null }).getProtocol?.() ?? "" }))
+        })
+        r.on("error", reject).end()
+      })
+      expect(res.status).toBe(200)
+      expect(res.body).toBe("tls origin over 1.1")
+      expect(res.protocol).toMatch(/^TLSv1\.[23]$/)
+    } finally {
+      program.child.kill("SIGTERM")
+      await program.exited
+      h2.close()
+    }
   })
 })
