@@ -34,8 +34,9 @@ const requireHttpModules: Plugin = {
 
 /**
  * undici's HTTP/2 client asks for `node:http2` when it loads; Gatehouse creates its Agents with
- * `allowH2: false` (src/services/Upstream.ts), so the module is never used, yet loading it costs ~5 MiB
- * of RSS (measured: undici's Agent alone 58.0 → 52.7 MiB RSS without it). The bundle gives that one
+ * `allowH2: false` (src/services/Upstream.ts), so the module is never used, yet loading it costs RSS
+ * (measured: undici's Agent alone in a bare process 58.0 → 52.7 MiB without it; Gatehouse idle,
+ * where much of that is loaded anyway, 75.0 → 74.6 MiB). The bundle gives that one
  * import what undici itself falls back to on a Node built without HTTP/2: `{ constants: {} }`.
  */
 const http2LeftOut: Plugin = {

@@ -17,9 +17,9 @@
  *
  * `--no-maglev`: V8's mid-tier compiler off; functions go from the baseline tiers straight to
  * Turbofan. Maglev compiled much of the request path a second time, and its code, metadata and
- * compilation memory raised peak RSS at 1000 connections: 152–160 → 139–145 MiB with the flag, CPU per
+ * compilation memory raised peak RSS at 1000 connections: 152–160 → 139–149 MiB with the flag, CPU per
  * request the same in the same-core A/B (1.005 with Maglev off as B; 0.942 and 1.009 with the flag
- * on the command line), bench/README.md "Eighth session".
+ * on the command line), bench/README.md, eighth session.
  *
  * `--max-semi-space-size=16` (the young generation's cap) and `--initial-old-space-size=32` (a floor
  * under the old generation's limit) are not here: V8 reads them only when the isolate is created, so

@@ -9,7 +9,7 @@ import type { SecureContextOptions } from "node:tls"
 import type { ListenerTls } from "../domain/config/tls.ts"
 import { listenerSecureOptions } from "../services/tlsFiles.ts"
 
-/** A node:http server, or a node:https one (loaded only then: node:tls costs ~4 MiB of RSS, tlsFiles.ts). */
+/** A node:http server, or a node:https one (loaded only then: node:tls costs RSS, tlsFiles.ts). */
 export const makeServer = (secure: SecureContextOptions | undefined, options: ServerOptions): Server =>
   secure === undefined
     ? createServer(options)

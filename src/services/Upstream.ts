@@ -114,24 +114,29 @@ export class Upstream extends Context.Service<Upstream, {
     Effect.gen(function*() {
       const { server, upstream: pool, security, routing } = yield* Config
       const tlsConnect = yield* upstreamConnectOptions(security.upstream_tls)
-      // HTTP/1.1 to every upstream, like nginx and Envoy by default: undici 8 would otherwise negotiate
-      // h2 by ALPN with an HTTPS origin that offers it, where the hop-by-hop rules, Upgrade and
-      // 100-continue this proxy implements do not apply (the bundle leaves node:http2 out, scripts/bundle.ts)
-      const agent = yield* Effect.acquireRelease(
-        Effect.sync(() =>
-          new Agent({
-            allowH2: false,
-            keepAliveTimeout: pool.keepalive_timeout,
-            keepAliveMaxTimeout: Math.max(server.timeouts.idle, pool.keepalive_timeout),
-            connect: { timeout: server.timeouts.connect, ...tlsConnect },
-            headersTimeout: server.timeouts.read,
-            bodyTimeout: server.timeouts.read,
-            pipelining: pool.pipelining,
-            connections: pool.max_connections_per_origin === 0 ? null : pool.max_connections_per_origin
-          })
-        ),
-        (a) => Effect.promise(() => a.destroy().catch(() => undefined))
-      )
+      /**
+       * One keep-alive pool per origin, with the given connect options. HTTP/1.1 to every upstream,
+       * like nginx and Envoy by default: undici 8 would otherwise negotiate h2 by ALPN with an HTTPS
+       * origin that offers it, where the hop-by-hop rules, Upgrade and 100-continue this proxy
+       * implements do not apply (and the bundle leaves node:http2 out, scripts/bundle.ts).
+       */
+      const pooled = (connect: Record<string, unknown>) =>
+        Effect.acquireRelease(
+          Effect.sync(() =>
+            new Agent({
+              allowH2: false,
+              keepAliveTimeout: pool.keepalive_timeout,
+              keepAliveMaxTimeout: Math.max(server.timeouts.idle, pool.keepalive_timeout),
+              connect: { timeout: server.timeouts.connect, ...connect },
+              headersTimeout: server.timeouts.read,
+              bodyTimeout: server.timeouts.read,
+              pipelining: pool.pipelining,
+              connections: pool.max_connections_per_origin === 0 ? null : pool.max_connections_per_origin
+            })
+          ),
+          (a) => Effect.promise(() => a.destroy().catch(() => undefined))
+        )
+      const agent = yield* pooled(tlsConnect)
       // Routes with tls_insecure_skip_verify get their own pool that does not verify certificates.
       const insecureRoutes = routing.rules.filter((r) => r.tls_insecure_skip_verify === true)
       for (const r of insecureRoutes) {
@@ -139,19 +144,7 @@ export class Upstream extends Context.Service<Upstream, {
           Effect.annotateLogs({ target: r.forward.target, key: "tls_insecure_skip_verify" })
         )
       }
-      const insecure = insecureRoutes.length === 0 ? undefined : yield* Effect.acquireRelease(
-        Effect.sync(() => new Agent({
-          allowH2: false,
-          keepAliveTimeout: pool.keepalive_timeout,
-          keepAliveMaxTimeout: Math.max(server.timeouts.idle, pool.keepalive_timeout),
-          connect: { timeout: server.timeouts.connect, rejectUnauthorized: false },
-          headersTimeout: server.timeouts.read,
-          bodyTimeout: server.timeouts.read,
-          pipelining: pool.pipelining,
-          connections: pool.max_connections_per_origin === 0 ? null : pool.max_connections_per_origin
-        })),
-        (a) => Effect.promise(() => a.destroy().catch(() => undefined))
-      )
+      const insecure = insecureRoutes.length === 0 ? undefined : yield* pooled({ rejectUnauthorized: false })
       /**
        * One exchange in undici's callbacks, as one object: it is the dispatch handler (prototype
        * methods, no closure per callback) and the caller's abort handle. RFC 9110 §9.2.2: a retryable
