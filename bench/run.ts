@@ -80,9 +80,12 @@ const wrkVersion = (): string | null => {
   }
 };
 
+/** The workloads wrk drives (all but the tunnel's own client and samecore's bench:pinned runs). */
+const isWrkWorkload = (w: string): boolean => w !== "tunnel" && w !== "samecore";
+
 /** Rough duration of the whole run; the watchdog allows twice that plus a minute. */
 const estimateSeconds = (options: Options): number => {
-  const http = options.only.filter((w) => w !== "tunnel" && w !== "samecore").length;
+  const http = options.only.filter(isWrkWorkload).length;
   const perHttpRun = options.warmupS + options.durationS + 3;
   const tunnel = options.only.includes("tunnel") ? 3 * (options.tunnelBytes / 100e6 + 2) : 0;
   const samecore = options.only.includes("samecore") ? 2 * 50 : 0; // two bench:pinned runs of 3 × 10 s
@@ -93,7 +96,7 @@ const main = async (options: Options): Promise<number> => {
   const startedAt = Date.now();
   const logDir = mkdtempSync(path.join(os.tmpdir(), "gatehouse-bench-"));
   const needTunnel = options.only.includes("tunnel");
-  const needHttp = options.only.some((w) => w !== "tunnel" && w !== "samecore");
+  const needHttp = options.only.some(isWrkWorkload);
   if (needHttp) ensureWrk();
   build(options);
   console.log(`bench: rounds=${options.rounds} duration=${options.durationS}s warmup=${options.warmupS}s ` +
@@ -136,7 +139,6 @@ const main = async (options: Options): Promise<number> => {
 
 /** The wrk and tunnel workloads: origin, sink, baselines and Gatehouse processes for them, then each workload in turn. */
 const runWorkloads = async (options: Options, logDir: string, needTunnel: boolean, reports: WorkloadReport[]): Promise<void> => {
-
   const origin = await startHelper("origin", "origin.ts", options, logDir);
   const sink = needTunnel ? await startHelper("sink", "sink.ts", options, logDir) : undefined;
   const tunnelBaseline = needTunnel ? await startHelper("tunnel-baseline", "tunnel-baseline.ts", options, logDir) : undefined;
