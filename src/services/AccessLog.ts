@@ -4,6 +4,9 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type { CliAccess, RequestContext } from "../domain/RequestContext.ts"
 import { Config } from "./Config.ts"
+import { msText, writeJsonLine } from "./accessLogBytes.ts"
+
+export { msText }
 
 /** One line per request or tunnel, written when the request's fiber exits, whatever the outcome. */
 export interface AccessEntry {
@@ -67,21 +70,6 @@ export const jsonLine = (time: string, e: AccessEntry): string =>
   (e.trace_id === undefined ? "" : `,"trace_id":${str(e.trace_id)}`) + "}\n"
 
 /**
- * A duration with at most 3 decimals as JSON.stringify writes it ("12", "1.5", "0.001"), from integer
- * arithmetic: the shortest-form double printing JSON.stringify needs is the costliest part of a line.
- */
-export const msText = (ms: number): string => {
-  const us = Math.round(ms * 1000)
-  if (!Number.isSafeInteger(us) || us < 0 || us / 1000 !== ms) return JSON.stringify(ms)
-  const whole = Math.floor(us / 1000)
-  const frac = us - whole * 1000
-  if (frac === 0) return `${whole}`
-  if (frac % 100 === 0) return `${whole}.${frac / 100}`
-  if (frac % 10 === 0) return `${whole}.${frac < 100 ? "0" : ""}${frac / 10}`
-  return `${whole}.${frac < 10 ? "00" : frac < 100 ? "0" : ""}${frac}`
-}
-
-/**
  * ISO-8601 time of a millisecond (`new Date(ms).toISOString()`): the text up to the seconds is
  * remembered for the rest of its second, the milliseconds are written from digits.
  */
@@ -111,8 +99,11 @@ export class AccessLog extends Context.Service<AccessLog, {
   /** The same, from native callbacks (the request path's end runs outside any fiber). */
   log(entry: AccessEntry): void
 }>()("gatehouse/AccessLog") {
-  /** Writes to a line sink; `format` and on/off come from `logging`. */
-  static readonly make = (sink: (line: string) => void) =>
+  /**
+   * Writes to a line sink; `format` and on/off come from `logging`. `direct`, when given, writes a JSON
+   * line itself and says whether it did (the buffered layer's byte writer); otherwise the text goes to `sink`.
+   */
+  static readonly make = (sink: (line: string) => void, direct?: (time: string, entry: AccessEntry) => boolean) =>
     Layer.effect(
       AccessLog,
       Effect.gen(function*() {
@@ -121,7 +112,12 @@ export class AccessLog extends Context.Service<AccessLog, {
         const format = logging.format === "json" ? jsonLine : textLine
         const clock = yield* Clock.Clock
         const iso = isoClock()
-        const log = (entry: AccessEntry) => sink(format(iso(clock.currentTimeMillisUnsafe()), entry))
+        const log = direct !== undefined && logging.format === "json"
+          ? (entry: AccessEntry) => {
+            const time = iso(clock.currentTimeMillisUnsafe())
+            if (!direct(time, entry)) sink(jsonLine(time, entry))
+          }
+          : (entry: AccessEntry) => sink(format(iso(clock.currentTimeMillisUnsafe()), entry))
         return AccessLog.of({ log, write: (entry) => Effect.sync(() => log(entry)) })
       })
     )
@@ -150,6 +146,14 @@ export class AccessLog extends Context.Service<AccessLog, {
       if (process.stdout.writableLength > 0) buf = Buffer.allocUnsafeSlow(BUFFER_BYTES)
     }
     yield* Effect.addFinalizer(() => Effect.sync(flush))
+    const written = (end: number) => {
+      used = end
+      if (used >= FLUSH_BYTES) flush()
+      else if (timer === undefined) {
+        timer = setTimeout(flush, FLUSH_MS)
+        timer.unref()
+      }
+    }
     return AccessLog.make((line) => {
       if (line.length * 3 > buf.length - used) { // (UTF-8: at most 3 bytes per UTF-16 unit)
         flush()
@@ -158,12 +162,14 @@ export class AccessLog extends Context.Service<AccessLog, {
           return
         }
       }
-      used += buf.write(line, used)
-      if (used >= FLUSH_BYTES) flush()
-      else if (timer === undefined) {
-        timer = setTimeout(flush, FLUSH_MS)
-        timer.unref()
-      }
+      written(used + buf.write(line, used))
+    }, (time, entry) => {
+      // the common JSON line, as bytes (accessLogBytes.ts); -1 sends it to the text path above,
+      // which flushes first when the buffer is short of room
+      const end = writeJsonLine(buf, used, time, entry)
+      if (end < 0) return false
+      written(end)
+      return true
     })
   }))
 

@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { type AccessEntry, isoClock, jsonLine, msText } from "../../src/services/AccessLog.ts"
+import { writeJsonLine } from "../../src/services/accessLogBytes.ts"
 
 const base: AccessEntry = {
   request_id: "ab12cd34-1",
@@ -67,5 +68,51 @@ describe("access log JSON line (hand-written serializer)", () => {
     for (const ms of [0, -1, 1, 999, 1000, 253402300799999, 253402300800000, Date.UTC(1969, 0, 1), start]) {
       assert.strictEqual(iso(ms), new Date(ms).toISOString())
     }
+  })
+})
+
+describe("access log JSON line written as bytes (accessLogBytes.ts)", () => {
+  const written = (e: AccessEntry, at = 5): string | undefined => {
+    const buf = Buffer.alloc(4096, 0x2a)
+    const end = writeJsonLine(buf, at, TIME, e)
+    if (end < 0) {
+      assert.isTrue(buf.every((b) => b === 0x2a), "nothing written when it declines")
+      return undefined
+    }
+    assert.isTrue(buf.subarray(0, at).every((b) => b === 0x2a) && buf.subarray(end).every((b) => b === 0x2a), "only its own bytes")
+    return buf.toString("utf8", at, end)
+  }
+
+  it("writes the same bytes as jsonLine's text for common lines (with and without a trace id, any counts)", () => {
+    const entries: Array<AccessEntry> = [
+      base,
+      { ...base, trace_id: "0af7651916cd43dd8448eb211c80319c" },
+      { ...base, status: 502, bytes_in: 10485760, bytes_out: 0, duration_ms: 0, outcome: "upstream_timeout", upstream: "" },
+      { ...base, bytes_out: Number.MAX_SAFE_INTEGER, duration_ms: 123456.789, url: "http://example.com:8080/a/b?c=d&e=%22f%22#x", method: "OPTIONS" },
+      { ...base, client_ip: "::1", url: "*", kind: "control", request_id: "client.supplied:ID-9" }
+    ]
+    for (const e of entries) assert.strictEqual(written(e), jsonLine(TIME, e))
+  })
+
+  it("declines (nothing written) what needs escaping or is unusual, which jsonLine then writes", () => {
+    const declined: Array<AccessEntry> = [
+      { ...base, url: '/a"b' },
+      { ...base, url: "/a\\b" },
+      { ...base, url: "/a\nb" },
+      { ...base, url: "/\u007f" },
+      { ...base, url: "/ünï" },
+      { ...base, upstream: "http://[::1]:80\u0000" },
+      { ...base, status: -1 },
+      { ...base, bytes_in: 1.5 },
+      { ...base, bytes_out: Number.MAX_SAFE_INTEGER + 1 },
+      { ...base, cli: { command: "echo", args: 1, pid: 1, exit_code: 0, signal: null, killed: null } }
+    ]
+    for (const e of declined) assert.strictEqual(written(e), undefined, JSON.stringify(e))
+  })
+
+  it("declines a line that does not fit in the rest of the buffer", () => {
+    const buf = Buffer.alloc(300)
+    assert.strictEqual(writeJsonLine(buf, 0, TIME, { ...base, url: "/" + "x".repeat(400) }), -1)
+    assert.isAbove(writeJsonLine(Buffer.alloc(1000), 0, TIME, base), 0)
   })
 })

@@ -1,0 +1,109 @@
+/**
+ * The JSON access-log line written straight into the access log's output buffer: the same bytes as
+ * `jsonLine` (AccessLog.ts) encoded as UTF-8, without building the line as a string first (a line is
+ * ~30 pieces, so the string costs ~1.2 KB of short-lived garbage and a flatten-and-encode per request).
+ *
+ * Only for the common line: every string field printable ASCII without `"` or `\` (nothing to escape,
+ * one byte per character), counts that are non-negative safe integers, no `cli` field. Anything else
+ * returns -1 and the caller writes `jsonLine`'s text instead, so escaping lives in one place.
+ */
+import type { AccessEntry } from "./AccessLog.ts"
+
+/** Printable ASCII except `"` and `\`: written as it is, between quotes. */
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/
+
+const bytes = (s: string): Uint8Array => Buffer.from(s, "latin1")
+const TIME = bytes(`{"time":"`)
+const REQUEST_ID = bytes(`","type":"access","request_id":"`)
+const CLIENT_IP = bytes(`","client_ip":"`)
+const METHOD = bytes(`","method":"`)
+const URL_ = bytes(`","url":"`)
+const STATUS = bytes(`","status":`)
+const BYTES_IN = bytes(`,"bytes_in":`)
+const BYTES_OUT = bytes(`,"bytes_out":`)
+const DURATION = bytes(`,"duration_ms":`)
+const UPSTREAM = bytes(`,"upstream":"`)
+const OUTCOME = bytes(`","outcome":"`)
+const KIND = bytes(`","kind":"`)
+const TRACE_ID = bytes(`","trace_id":"`)
+const END = bytes(`"}\n`)
+/** The constant parts of a line with a trace id, and room for the four numbers. */
+const FIXED = TIME.length + REQUEST_ID.length + CLIENT_IP.length + METHOD.length + URL_.length + STATUS.length +
+  BYTES_IN.length + BYTES_OUT.length + DURATION.length + UPSTREAM.length + OUTCOME.length + KIND.length +
+  TRACE_ID.length + END.length + 4 * 24
+
+/**
+ * A duration with at most 3 decimals as JSON.stringify writes it ("12", "1.5", "0.001"), from integer
+ * arithmetic: the shortest-form double printing JSON.stringify needs is the costliest part of a line.
+ */
+export const msText = (ms: number): string => {
+  const us = Math.round(ms * 1000)
+  if (!Number.isSafeInteger(us) || us < 0 || us / 1000 !== ms) return JSON.stringify(ms)
+  const whole = Math.floor(us / 1000)
+  const frac = us - whole * 1000
+  if (frac === 0) return `${whole}`
+  if (frac % 100 === 0) return `${whole}.${frac / 100}`
+  if (frac % 10 === 0) return `${whole}.${frac < 100 ? "0" : ""}${frac / 10}`
+  return `${whole}.${frac < 10 ? "00" : frac < 100 ? "0" : ""}${frac}`
+}
+
+const put = (buf: Buffer, pos: number, part: Uint8Array): number => {
+  buf.set(part, pos)
+  return pos + part.length
+}
+
+const text = (buf: Buffer, pos: number, s: string): number => pos + buf.write(s, pos, "latin1")
+
+/** A non-negative safe integer in decimal, as `${n}` writes it. */
+const digits = (buf: Buffer, pos: number, n: number): number => {
+  let end = pos + 1
+  for (let m = n; m >= 10; m = Math.floor(m / 10)) end++
+  for (let i = end - 1, m = n; i >= pos; i--, m = Math.floor(m / 10)) buf[i] = 48 + (m % 10)
+  return end
+}
+
+const count = (n: number): boolean => Number.isSafeInteger(n) && n >= 0
+
+/** Writes the line at `pos`; the new position, or -1 (nothing written) when the line is not a common one or does not fit. */
+export const writeJsonLine = (buf: Buffer, pos: number, time: string, e: AccessEntry): number => {
+  if (e.cli !== undefined || !count(e.status) || !count(e.bytes_in) || !count(e.bytes_out)) return -1
+  const trace = e.trace_id
+  if (
+    !PLAIN.test(time) || !PLAIN.test(e.request_id) || !PLAIN.test(e.client_ip) || !PLAIN.test(e.method) ||
+    !PLAIN.test(e.url) || !PLAIN.test(e.upstream) || !PLAIN.test(e.outcome) || !PLAIN.test(e.kind) ||
+    (trace !== undefined && !PLAIN.test(trace))
+  ) return -1
+  const duration = msText(e.duration_ms)
+  const room = FIXED + time.length + e.request_id.length + e.client_ip.length + e.method.length + e.url.length +
+    e.upstream.length + e.outcome.length + e.kind.length + (trace?.length ?? 0) + duration.length
+  if (pos + room > buf.length) return -1
+  let p = put(buf, pos, TIME)
+  p = text(buf, p, time)
+  p = put(buf, p, REQUEST_ID)
+  p = text(buf, p, e.request_id)
+  p = put(buf, p, CLIENT_IP)
+  p = text(buf, p, e.client_ip)
+  p = put(buf, p, METHOD)
+  p = text(buf, p, e.method)
+  p = put(buf, p, URL_)
+  p = text(buf, p, e.url)
+  p = put(buf, p, STATUS)
+  p = digits(buf, p, e.status)
+  p = put(buf, p, BYTES_IN)
+  p = digits(buf, p, e.bytes_in)
+  p = put(buf, p, BYTES_OUT)
+  p = digits(buf, p, e.bytes_out)
+  p = put(buf, p, DURATION)
+  p = text(buf, p, duration)
+  p = put(buf, p, UPSTREAM)
+  p = text(buf, p, e.upstream)
+  p = put(buf, p, OUTCOME)
+  p = text(buf, p, e.outcome)
+  p = put(buf, p, KIND)
+  p = text(buf, p, e.kind)
+  if (trace !== undefined) {
+    p = put(buf, p, TRACE_ID)
+    p = text(buf, p, trace)
+  }
+  return put(buf, p, END)
+}
