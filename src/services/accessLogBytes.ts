@@ -62,6 +62,12 @@ const digits = (buf: Buffer, pos: number, n: number): number => {
   return end
 }
 
+/** A constant part, then a field's text (printable ASCII: one byte per character). */
+const field = (buf: Buffer, pos: number, part: Uint8Array, s: string): number => text(buf, put(buf, pos, part), s)
+
+/** A constant part, then a count's digits. */
+const number = (buf: Buffer, pos: number, part: Uint8Array, n: number): number => digits(buf, put(buf, pos, part), n)
+
 const count = (n: number): boolean => Number.isSafeInteger(n) && n >= 0
 
 /** Writes the line at `pos`; the new position, or -1 (nothing written) when the line is not a common one or does not fit. */
@@ -77,33 +83,18 @@ export const writeJsonLine = (buf: Buffer, pos: number, time: string, e: AccessE
   const room = FIXED + time.length + e.request_id.length + e.client_ip.length + e.method.length + e.url.length +
     e.upstream.length + e.outcome.length + e.kind.length + (trace?.length ?? 0) + duration.length
   if (pos + room > buf.length) return -1
-  let p = put(buf, pos, TIME)
-  p = text(buf, p, time)
-  p = put(buf, p, REQUEST_ID)
-  p = text(buf, p, e.request_id)
-  p = put(buf, p, CLIENT_IP)
-  p = text(buf, p, e.client_ip)
-  p = put(buf, p, METHOD)
-  p = text(buf, p, e.method)
-  p = put(buf, p, URL_)
-  p = text(buf, p, e.url)
-  p = put(buf, p, STATUS)
-  p = digits(buf, p, e.status)
-  p = put(buf, p, BYTES_IN)
-  p = digits(buf, p, e.bytes_in)
-  p = put(buf, p, BYTES_OUT)
-  p = digits(buf, p, e.bytes_out)
-  p = put(buf, p, DURATION)
-  p = text(buf, p, duration)
-  p = put(buf, p, UPSTREAM)
-  p = text(buf, p, e.upstream)
-  p = put(buf, p, OUTCOME)
-  p = text(buf, p, e.outcome)
-  p = put(buf, p, KIND)
-  p = text(buf, p, e.kind)
-  if (trace !== undefined) {
-    p = put(buf, p, TRACE_ID)
-    p = text(buf, p, trace)
-  }
+  let p = field(buf, pos, TIME, time)
+  p = field(buf, p, REQUEST_ID, e.request_id)
+  p = field(buf, p, CLIENT_IP, e.client_ip)
+  p = field(buf, p, METHOD, e.method)
+  p = field(buf, p, URL_, e.url)
+  p = number(buf, p, STATUS, e.status)
+  p = number(buf, p, BYTES_IN, e.bytes_in)
+  p = number(buf, p, BYTES_OUT, e.bytes_out)
+  p = field(buf, p, DURATION, duration)
+  p = field(buf, p, UPSTREAM, e.upstream)
+  p = field(buf, p, OUTCOME, e.outcome)
+  p = field(buf, p, KIND, e.kind)
+  if (trace !== undefined) p = field(buf, p, TRACE_ID, trace)
   return put(buf, p, END)
 }
