@@ -13,7 +13,8 @@
 //        PINNED_CONFIG_EXTRA             YAML lines appended to both proxies' config (e.g. "cache: {enabled: true}")
 //        PINNED_A_CONFIG_EXTRA / PINNED_B_CONFIG_EXTRA   ... to one proxy's config only
 //        PINNED_MODE (reverse|forward)   origin-form GET / or absolute-form through the proxy
-//        PINNED_CONNECTIONS (64)  PINNED_DURATION (10 s)  PINNED_ROUNDS (3)  PINNED_WARMUP (3 s)
+//        PINNED_CONNECTIONS (64)  PINNED_DURATION (10 s)  PINNED_ROUNDS (3)  PINNED_WARMUP (8 s: two proxies share
+//                                        one core, and without Maglev Gatehouse reaches full speed seconds later)
 //        PINNED_SKIP_BUILD=1             do not run `npm run build` first (npm run bench's samecore workload)
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -52,7 +53,7 @@ const options = {
   connections: Math.round(num("PINNED_CONNECTIONS", 64)),
   durationS: Math.round(num("PINNED_DURATION", 10)),
   rounds: Math.round(num("PINNED_ROUNDS", 3)),
-  warmupS: Math.round(num("PINNED_WARMUP", 3)),
+  warmupS: Math.round(num("PINNED_WARMUP", 8)),
 } as const;
 
 interface Side { readonly name: "A" | "B"; readonly child: Child; readonly port: number }

@@ -88,7 +88,7 @@ const estimateSeconds = (options: Options): number => {
   const http = options.only.filter(isWrkWorkload).length;
   const perHttpRun = options.warmupS + options.durationS + 3;
   const tunnel = options.only.includes("tunnel") ? 3 * (options.tunnelBytes / 100e6 + 2) : 0;
-  const samecore = options.only.includes("samecore") ? 2 * 50 : 0; // two bench:pinned runs of 3 × 10 s
+  const samecore = options.only.includes("samecore") ? 2 * 55 : 0; // two bench:pinned runs: 8 s warm-up, 3 × 10 s
   return 60 + options.rounds * 2 * (http * perHttpRun + tunnel) + samecore;
 };
 

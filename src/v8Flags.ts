@@ -19,7 +19,8 @@
  * Turbofan. Maglev compiled much of the request path a second time, and its code, metadata and
  * compilation memory raised peak RSS at 1000 connections: 152–160 → 139–149 MiB with the flag, CPU per
  * request the same in the same-core A/B (1.005 with Maglev off as B; 0.942 and 1.009 with the flag
- * on the command line), bench/README.md, eighth session.
+ * on the command line), bench/README.md, eighth session. The cost: after a cold start under full load,
+ * full speed comes about a second later (Turbofan is the only optimising tier).
  *
  * `--max-semi-space-size=16` (the young generation's cap) and `--initial-old-space-size=32` (a floor
  * under the old generation's limit) are not here: V8 reads them only when the isolate is created, so
