@@ -8,7 +8,8 @@ import type { HeaderMap } from "../domain/hopHeaders.ts"
 import { classifyUpstreamError, isRetryableFailure } from "../domain/upstreamFailure.ts"
 import { Config } from "./Config.ts"
 import { upstreamConnectOptions } from "./tlsFiles.ts"
-import { Agent, upgrade as undiciUpgrade } from "./undiciParts.ts"
+import { Agent, Client, Pool, upgrade as undiciUpgrade } from "./undiciParts.ts"
+import { parseBackend } from "../domain/routeTable.ts"
 
 export interface ForwardRequest {
   /** scheme://host:port: the pool key. */
@@ -120,22 +121,19 @@ export class Upstream extends Context.Service<Upstream, {
        * origin that offers it, where the hop-by-hop rules, Upgrade and 100-continue this proxy
        * implements do not apply (and the bundle leaves node:http2 out, scripts/bundle.ts).
        */
-      const pooled = (connect: Record<string, unknown>) =>
-        Effect.acquireRelease(
-          Effect.sync(() =>
-            new Agent({
-              allowH2: false,
-              keepAliveTimeout: pool.keepalive_timeout,
-              keepAliveMaxTimeout: Math.max(server.timeouts.idle, pool.keepalive_timeout),
-              connect: { timeout: server.timeouts.connect, ...connect },
-              headersTimeout: server.timeouts.read,
-              bodyTimeout: server.timeouts.read,
-              pipelining: pool.pipelining,
-              connections: pool.max_connections_per_origin === 0 ? null : pool.max_connections_per_origin
-            })
-          ),
-          (a) => Effect.promise(() => a.destroy().catch(() => undefined))
-        )
+      const options = (connect: Record<string, unknown>) => ({
+        allowH2: false,
+        keepAliveTimeout: pool.keepalive_timeout,
+        keepAliveMaxTimeout: Math.max(server.timeouts.idle, pool.keepalive_timeout),
+        connect: { timeout: server.timeouts.connect, ...connect },
+        headersTimeout: server.timeouts.read,
+        bodyTimeout: server.timeouts.read,
+        pipelining: pool.pipelining,
+        connections: pool.max_connections_per_origin === 0 ? null : pool.max_connections_per_origin
+      })
+      const closing = <D extends Dispatcher>(make: () => D) =>
+        Effect.acquireRelease(Effect.sync(make), (d) => Effect.promise(() => d.destroy().catch(() => undefined)))
+      const pooled = (connect: Record<string, unknown>) => closing(() => new Agent(options(connect)))
       const agent = yield* pooled(tlsConnect)
       // Routes with tls_insecure_skip_verify get their own pool that does not verify certificates.
       const insecureRoutes = routing.rules.filter((r) => r.tls_insecure_skip_verify === true)
@@ -145,6 +143,21 @@ export class Upstream extends Context.Service<Upstream, {
         )
       }
       const insecure = insecureRoutes.length === 0 ? undefined : yield* pooled({ rejectUnauthorized: false })
+      /**
+       * The configured backends' pools, built here and dispatched to directly (the Agent builds the same
+       * Pool, or a Client for one connection, on an origin's first request): the Agent's per-request
+       * work (a pool key string built and looked up) is skipped, and these pools stay for the process's
+       * life where the Agent closes an origin's pool once its connections are gone. Forward-proxy
+       * targets, and routes that skip certificate checks, go through the Agents.
+       */
+      const direct = new Map<string, Dispatcher>()
+      for (const target of [routing.default_backend, ...routing.rules.filter((r) => r.tls_insecure_skip_verify !== true).map((r) => r.forward.target)]) {
+        if (target === "") continue
+        const { origin } = parseBackend(target)
+        if (direct.has(origin)) continue
+        const opts = options(tlsConnect)
+        direct.set(origin, yield* closing(() => opts.connections === 1 ? new Client(origin, opts) : new Pool(origin, opts)))
+      }
       /**
        * One exchange in undici's callbacks, as one object: it is the dispatch handler (prototype
        * methods, no closure per callback) and the caller's abort handle. RFC 9110 §9.2.2: a retryable
@@ -168,7 +181,7 @@ export class Upstream extends Context.Service<Upstream, {
 
         dispatch(): void {
           const request = this.request
-          ;(request.insecureTls === true ? insecure ?? agent : agent).dispatch({
+          ;(request.insecureTls === true ? insecure ?? agent : direct.get(request.origin) ?? agent).dispatch({
             origin: request.origin,
             path: request.path,
             method: request.method as Dispatcher.HttpMethod,
@@ -235,7 +248,9 @@ export class Upstream extends Context.Service<Upstream, {
       }
       const poolStats = () => {
         const out = new Map<string, PoolStats>()
-        for (const [origin, st] of Object.entries(agent.stats)) {
+        const all: Array<[string, Agent["stats"][string]]> = Object.entries(agent.stats)
+        for (const [origin, d] of direct) all.push([origin, (d as Pool | Client).stats])
+        for (const [origin, st] of all) {
           const connected = typeof st.connected === "boolean" ? (st.connected ? 1 : 0) : st.connected
           const free = "free" in st ? st.free : connected - (st.running > 0 ? 1 : 0)
           const queued = "queued" in st ? st.queued : Math.max(0, st.size - st.running - st.pending)

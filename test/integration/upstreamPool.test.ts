@@ -86,4 +86,24 @@ describe("upstream connection pool", () => {
     expect([await a, await b]).toEqual(["ok", "ok"])
     expect(maxInFlight).toBe(1)
   })
+
+  it("configured backends (the default and each rule's target) have their pools from start-up: gauges at 0 before any request", async () => {
+    const other = await startOrigin((_req, res) => res.end("other"))
+    const proxy = await startProxy({
+      routing: { default_backend: origin.url, rules: [{ match: { path_prefix: "/other" }, forward: { target: `${other.url}/base` } }] },
+      security: { allow_private_destinations: ["127.0.0.1/32"] }
+    })
+    try {
+      const scrape = async () => (await fetch(`http://127.0.0.1:${proxy.metricsPort}/metrics`)).text()
+      const before = await scrape()
+      expect(sample(before, "gatehouse_upstream_pool_connections", `origin="${origin.url}"`)).toBe(0)
+      expect(sample(before, "gatehouse_upstream_pool_connections", `origin="${other.url}"`)).toBe(0)
+      expect(await (await fetch(`${proxy.url}/other/x`)).text()).toBe("other")
+      expect(other.seen.at(-1)?.url).toBe("/base/other/x")
+      expect(sample(await scrape(), "gatehouse_upstream_pool_connections", `origin="${other.url}"`)).toBe(1)
+    } finally {
+      await proxy.stop()
+      await other.close()
+    }
+  })
 })
