@@ -33,8 +33,8 @@ import { type Aborter, type ForwardResult, type ResponseSink, Upstream } from ".
 import { CliRunner } from "../services/CliRunner.ts"
 import { isCliPath, makeCliExecute } from "./cliExecute.ts"
 import { composeSinks } from "./composeSinks.ts"
-import { flatMapNow } from "./decidedNow.ts"
-import { controlAnswer, writeControl } from "./controlEndpoints.ts"
+import { thenNow } from "./decidedNow.ts"
+import { type ControlAnswer, controlAnswer, writeControl } from "./controlEndpoints.ts"
 import { isMetricsRequest, mainPortMetrics } from "./metricsEndpoint.ts"
 import { problemFor, writeProblem } from "./errorResponse.ts"
 import { filterPhase, logRefusal, refusalFor, withVerdict } from "./phases/filter.ts"
@@ -46,7 +46,7 @@ import { adminAnswer } from "./adminEndpoints.ts"
 import { makeSecurityHeaders } from "./securityHeaders.ts"
 import { DestinationGuard } from "../services/DestinationGuard.ts"
 import { ProxyAuth } from "../services/ProxyAuth.ts"
-import { RateLimiter } from "../services/RateLimiter.ts"
+import { RateLimiter, type RateLimitInfo } from "../services/RateLimiter.ts"
 import { Cache } from "../services/Cache.ts"
 import { normalizedAcceptEncoding } from "../domain/contentEncoding.ts"
 import { cliOutcome } from "../domain/metricLabels.ts"
@@ -134,84 +134,133 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
       const isSelf: SelfCheck = (hostname, port) =>
         (port === server.port || destinations.listenPorts.has(port)) && (hostname === listenHost || (LOOPBACK.has(hostname) && LOOPBACK.has(listenHost)))
 
-      /** The decision phases: an early answer (`undefined`, ctx.status set), a typed failure, or the forwarding plan. */
-      function* decision(req: IncomingMessage, res: ServerResponse, ctx: RequestContext, expectContinue: boolean): Effect.fn.Return<Plan | undefined, RequestError, never> {
+      /**
+       * The decision phases, in order: an early answer (`undefined`, ctx.status set), a typed failure,
+       * or the forwarding plan. Each step runs its phase and hands the outcome to the next step with
+       * `thenNow`: at once while phases decide synchronously (an Exit: no fiber, no closure, no
+       * generator), as `Effect.flatMap` from the first phase that really waits. What the later phases
+       * need is kept on the request's Run.
+       */
+      const decision = (run: Run): Decision => {
+        const { req, ctx } = run
         // phase: acl (security.access_control, judged at accept: a denied client gets 403 + close)
         const denied = filter.connectionVerdict(req.socket, ctx.clientIp)
-        if (denied !== undefined) return yield* Effect.fail(denied)
+        if (denied !== undefined) return Effect.fail(denied)
         // phase: validate
-        const head = yield* validate(req, server)
+        return thenNow(validate(req, server), run, control)
+      }
+
+      /** phase: control (endpoints answered by the proxy itself, never routed). */
+      const control = (run: Run, head: RequestHead): Decision => {
+        const { req, res, ctx } = run
+        run.head = head
         const t = head.target
         ctx.kind = t.form === "absolute" ? "forward" : "reverse"
-        // phase: control (endpoints answered by the proxy itself, never routed)
         if (t.form === "origin" || (t.form === "absolute" && isSelf(t.hostname, t.port))) {
-          if (isCliPath(t.path)) {
-            yield* cliExecute(req, res, ctx, expectContinue)
-            return undefined
-          }
+          if (isCliPath(t.path)) return thenNow(cliExecute(req, res, ctx, run.expectContinue), run, answeredEarly)
           if (serveMetrics !== undefined && isMetricsRequest(ctx.method, t.path)) {
             ctx.kind = "control"
             ctx.status = 200
             serveMetrics(req, res)
-            return undefined
+            return ANSWERED
           }
-          if (isAdminPath(t.path)) {
-            yield* adminAuth(req.headers.authorization, ctx.clientIp)
-            const admin = adminAnswer(ctx.method, t.path, config, lifecycle.state(), (yield* Clock.currentTimeMillis) - bootMs) ??
-              (yield* cacheAdmin(ctx.method, t.path))
-            if (admin !== undefined) {
-              ctx.kind = "control"
-              writeControl(res, admin, ctx.method)
-              ctx.status = admin.status
-              return undefined
-            }
-          }
-          const answer = controlAnswer(ctx.method, t.path, lifecycle.state())
-          if (answer !== undefined) {
-            ctx.kind = "control"
-            writeControl(res, answer, ctx.method)
-            ctx.status = answer.status
-            return undefined
-          }
+          if (isAdminPath(t.path)) return thenNow(adminAuth(req.headers.authorization, ctx.clientIp), run, admin)
+          return health(run)
         }
-        // phase: maxForwards
+        return maxForwardsPhase(run)
+      }
+
+      const admin = (run: Run): Decision => {
+        const { ctx } = run
+        const path = controlPath(run)
+        const answer = adminAnswer(ctx.method, path, config, lifecycle.state(), clock.currentTimeMillisUnsafe() - bootMs)
+        return answer !== undefined ? control_(run, answer) : thenNow(cacheAdmin(ctx.method, path), run, adminCache)
+      }
+
+      const adminCache = (run: Run, answer: ControlAnswer | undefined): Decision => answer !== undefined ? control_(run, answer) : health(run)
+
+      const health = (run: Run): Decision => {
+        const answer = controlAnswer(run.ctx.method, controlPath(run), lifecycle.state())
+        return answer !== undefined ? control_(run, answer) : maxForwardsPhase(run)
+      }
+
+      /** A control endpoint's answer, written. */
+      const control_ = (run: Run, answer: ControlAnswer): Decision => {
+        const { res, ctx } = run
+        ctx.kind = "control"
+        writeControl(res, answer, ctx.method)
+        ctx.status = answer.status
+        return ANSWERED
+      }
+
+      /** phase: maxForwards, then filter (issue 4: domain / IP / SSRF → 403). */
+      const maxForwardsPhase = (run: Run): Decision => {
+        const { req, res, ctx } = run
         const mf = maxForwards(req)
         if (mf.answer) {
           ctx.kind = "control"
           ctx.status = answerAsFinalRecipient(req, res, VIA)
-          return undefined
+          return ANSWERED
         }
-        // phase: filter (issue 4: domain / IP / SSRF → 403)
-        const guard = yield* tracing.phase(ctx, "filter", filterPhase(filter, req, head, ctx, isSelf))
-        // phase: rateLimit (issue 4: → 429; allowed responses carry RateLimit-Policy / RateLimit)
-        const xff = req.headers["x-forwarded-for"]
-        const limit = yield* rateLimiter.admit(ctx.clientIp, Array.isArray(xff) ? xff.join(", ") : xff)
-        if (limit !== undefined) {
-          res.setHeader("ratelimit-policy", limit.policy)
-          res.setHeader("ratelimit", limit.state)
-        }
-        // phase: auth (issue 4: proxy auth → 407, forward-proxy requests only; after rateLimit so
-        // failed attempts spend the client's budget: no unbounded credential guessing or hashing)
-        if (proxyAuth.enabled && t.form === "absolute" && !isSelf(t.hostname, t.port)) {
-          yield* proxyAuth.check(req.headers["proxy-authorization"])
-        }
-        // phase: cacheLookup (a fresh hit answers here; miss/stale continue with a storing sink, phases/cacheLookup.ts)
-        const cached = yield* cacheLookup(req, res, head, ctx)
-        if (cached.answered) return undefined
-        // phase: route
-        // (forward proxy: the SSRF guard pins the checked address of the target, phases/destination.ts)
-        const routed = yield* flatMapNow(route(head, req.headers.host ?? "", router, isSelf), (r) => pinDestination(destinations, head, r))
-        ctx.kind = routed.kind
-        ctx.upstream = routed.backend.origin
-        return { head, routed, guard, cached, maxForwards: mf.forward } satisfies Plan
+        run.maxForwards = mf.forward
+        return thenNow(tracing.phase(ctx, "filter", filterPhase(filter, req, run.head!, ctx, isSelf)), run, rateLimit)
       }
+
+      /** phase: rateLimit (issue 4: → 429; allowed responses carry RateLimit-Policy / RateLimit). */
+      const rateLimit = (run: Run, guard: ResponseGuard | undefined): Decision => {
+        run.guard = guard
+        const xff = run.req.headers["x-forwarded-for"]
+        return thenNow(rateLimiter.admit(run.ctx.clientIp, Array.isArray(xff) ? xff.join(", ") : xff), run, auth)
+      }
+
+      /**
+       * phase: auth (issue 4: proxy auth → 407, forward-proxy requests only; after rateLimit so
+       * failed attempts spend the client's budget: no unbounded credential guessing or hashing)
+       */
+      const auth = (run: Run, limit: RateLimitInfo | undefined): Decision => {
+        if (limit !== undefined) {
+          run.res.setHeader("ratelimit-policy", limit.policy)
+          run.res.setHeader("ratelimit", limit.state)
+        }
+        const t = run.head!.target
+        if (proxyAuth.enabled && t.form === "absolute" && !isSelf(t.hostname, t.port)) {
+          return thenNow(proxyAuth.check(run.req.headers["proxy-authorization"]), run, lookup)
+        }
+        return lookup(run)
+      }
+
+      /** phase: cacheLookup (a fresh hit answers here; miss/stale continue with a storing sink, phases/cacheLookup.ts). */
+      const lookup = (run: Run): Decision => thenNow(cacheLookup(run.req, run.res, run.head!, run.ctx), run, routePhase)
+
+      /** phase: route, then (forward proxy) destination: the SSRF guard pins the checked address of the target (phases/destination.ts). */
+      const routePhase = (run: Run, cached: CachePlan): Decision => {
+        if (cached.answered) return ANSWERED
+        run.cached = cached
+        return thenNow(route(run.head!, run.req.headers.host ?? "", router, isSelf), run, destination)
+      }
+
+      const destination = (run: Run, routed: Routed): Decision => thenNow(pinDestination(destinations, run.head!, routed), run, planned)
+
+      const planned = (run: Run, routed: Routed): Decision => {
+        run.ctx.kind = routed.kind
+        run.ctx.upstream = routed.backend.origin
+        return Effect.succeed({ head: run.head!, routed, guard: run.guard, cached: run.cached!, maxForwards: run.maxForwards } satisfies Plan)
+      }
+
       /** Sampled requests: the phases run inside the request's fiber, under its span. */
-      const decide = Effect.fnUntraced(decision)
+      const decide = (run: Run): Decision => Effect.suspend(() => decision(run))
       /**
        * The rest: evaluated at once while every phase has already decided (an Exit: no fiber at all for
        * a typical request); from the first phase that really waits, the remainder runs as a fiber.
+       * A throw in a phase becomes the request's defect, as inside a fiber.
        */
-      const decideNow = Effect.fnUntracedEager(decision)
+      const decideNow = (run: Run): Decision => {
+        try {
+          return decision(run)
+        } catch (e) {
+          return Exit.die(e)
+        }
+      }
 
       /** The upstream request's options for a plan (response filters in the order the upstream's bytes meet them). */
       const exchangeOptions = (req: IncomingMessage, plan: Plan, expectContinue: boolean, link: UpstreamLink, compressed: CompressedResponse | undefined): UpstreamPhaseOptions => ({
@@ -307,6 +356,11 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
         exchange: Aborter | undefined = undefined
         plan: Plan | undefined = undefined
         prepared: PreparedExchange | undefined = undefined
+        /** What the decision phases found so far (see `decision`). */
+        head: RequestHead | undefined = undefined
+        guard: ResponseGuard | undefined = undefined
+        cached: CachePlan | undefined = undefined
+        maxForwards: number | undefined = undefined
         t0 = 0n
         readonly req: IncomingMessage
         readonly res: ServerResponse
@@ -357,7 +411,7 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
           const { req, res, ctx, expectContinue } = this
           if (ctx.traced) {
             // a sampled request: one fiber inside its SERVER span, so the phase spans nest under it
-            const whole = Effect.flatMap(decide(req, res, ctx, expectContinue), (plan) => plan === undefined ? Effect.void : exchange(req, res, ctx, plan, expectContinue))
+            const whole = Effect.flatMap(decide(this), (plan) => plan === undefined ? Effect.void : exchange(req, res, ctx, plan, expectContinue))
             const fiber = runFork(tracing.request(req, ctx, whole.pipe(
               Effect.onExit((exit) => Effect.sync(() => this.end(exit))),
               Effect.catchCause(() => Effect.void)
@@ -365,7 +419,7 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
             if (fiber.pollUnsafe() === undefined && !this.ended) this.fiber = fiber
             return
           }
-          this.step(decideNow(req, res, ctx, expectContinue), decided)
+          this.step(decideNow(this), decided)
         }
 
         /** The exchange in undici's callbacks, then (compression finished) the verdict, then the cache's after-steps. */
@@ -454,6 +508,16 @@ interface Plan {
 }
 
 const NO_LINK: UpstreamLink = { traceparent: undefined, span: undefined }
+
+/** What a decision step hands on: an early answer (`undefined`), a typed failure, or the plan. */
+type Decision = Effect.Effect<Plan | undefined, RequestError>
+const ANSWERED: Decision = Effect.succeed(undefined)
+const answeredEarly = (): Decision => ANSWERED
+/** The path of a request the control phase serves (origin-form, or absolute-form naming this listener). */
+const controlPath = (run: { readonly head: RequestHead | undefined }): string => {
+  const t = run.head!.target
+  return t.form === "asterisk" ? "*" : t.path
+}
 
 /** The run a response belongs to (one shared 'close' listener instead of a closure per request). */
 const RUN = Symbol("gatehouse/Run")

@@ -16,11 +16,17 @@ export const mapNow = <A, B, E, R>(self: Effect.Effect<A, E, R>, f: (a: A) => B)
   return Exit.isSuccess(exit) ? Exit.succeed(f(exit.value)) : exit as Exit.Exit<never, E>
 }
 
-export const flatMapNow = <A, B, E, E2, R, R2>(
+/**
+ * `Effect.flatMap` for a phase that usually decides at once, with the continuation's state passed to
+ * it: `k` is a function built once (a step of the decision phases) and `s` the request it works on,
+ * so a phase that decided at once costs no closure; only a phase that waits gets one.
+ */
+export const thenNow = <S, A, B, E, E2, R, R2>(
   self: Effect.Effect<A, E, R>,
-  f: (a: A) => Effect.Effect<B, E2, R2>
+  s: S,
+  k: (s: S, a: A) => Effect.Effect<B, E2, R2>
 ): Effect.Effect<B, E | E2, R | R2> => {
   const exit = decided(self)
-  if (exit === undefined) return Effect.flatMap(self, f)
-  return Exit.isSuccess(exit) ? f(exit.value) : exit as Exit.Exit<never, E>
+  if (exit === undefined) return Effect.flatMap(self, (a) => k(s, a))
+  return Exit.isSuccess(exit) ? k(s, exit.value) : exit as Exit.Exit<never, E>
 }
