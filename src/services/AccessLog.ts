@@ -4,7 +4,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type { CliAccess, RequestContext } from "../domain/RequestContext.ts"
 import { Config } from "./Config.ts"
-import { msText, writeJsonLine } from "./accessLogBytes.ts"
+import { jsonLineWriter, msText } from "./accessLogBytes.ts"
 
 export { msText }
 
@@ -101,9 +101,10 @@ export class AccessLog extends Context.Service<AccessLog, {
 }>()("gatehouse/AccessLog") {
   /**
    * Writes to a line sink; `format` and on/off come from `logging`. `direct`, when given, writes a JSON
-   * line itself and says whether it did (the buffered layer's byte writer); otherwise the text goes to `sink`.
+   * line itself (given the epoch milliseconds of its time field) and says whether it did (the buffered
+   * layer's byte writer); otherwise the text goes to `sink`.
    */
-  static readonly make = (sink: (line: string) => void, direct?: (time: string, entry: AccessEntry) => boolean) =>
+  static readonly make = (sink: (line: string) => void, direct?: (ms: number, entry: AccessEntry) => boolean) =>
     Layer.effect(
       AccessLog,
       Effect.gen(function*() {
@@ -114,8 +115,8 @@ export class AccessLog extends Context.Service<AccessLog, {
         const iso = isoClock()
         const log = direct !== undefined && logging.format === "json"
           ? (entry: AccessEntry) => {
-            const time = iso(clock.currentTimeMillisUnsafe())
-            if (!direct(time, entry)) sink(jsonLine(time, entry))
+            const ms = clock.currentTimeMillisUnsafe()
+            if (!direct(ms, entry)) sink(jsonLine(iso(ms), entry))
           }
           : (entry: AccessEntry) => sink(format(iso(clock.currentTimeMillisUnsafe()), entry))
         return AccessLog.of({ log, write: (entry) => Effect.sync(() => log(entry)) })
@@ -154,6 +155,7 @@ export class AccessLog extends Context.Service<AccessLog, {
         timer.unref()
       }
     }
+    const writeJsonLine = jsonLineWriter()
     return AccessLog.make((line) => {
       if (line.length * 3 > buf.length - used) { // (UTF-8: at most 3 bytes per UTF-16 unit)
         flush()
@@ -163,10 +165,10 @@ export class AccessLog extends Context.Service<AccessLog, {
         }
       }
       written(used + buf.write(line, used))
-    }, (time, entry) => {
+    }, (ms, entry) => {
       // the common JSON line, as bytes (accessLogBytes.ts); -1 sends it to the text path above,
       // which flushes first when the buffer is short of room
-      const end = writeJsonLine(buf, used, time, entry)
+      const end = writeJsonLine(buf, used, ms, entry)
       if (end < 0) return false
       written(end)
       return true

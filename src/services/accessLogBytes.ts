@@ -37,7 +37,7 @@ const OUTCOME = bytes(`","outcome":"`)
 const KIND = bytes(`","kind":"`)
 const TRACE_ID = bytes(`","trace_id":"`)
 const END = bytes(`"}\n`)
-/** The constant parts of a line with a trace id, and room for the four numbers. */
+/** The constant parts of a line with a trace id, and room for the four numbers (the time's room is added where it is written). */
 const FIXED = TIME.length + REQUEST_ID.length + CLIENT_IP.length + METHOD.length + URL_.length + STATUS.length +
   BYTES_IN.length + BYTES_OUT.length + DURATION.length + UPSTREAM.length + OUTCOME.length + KIND.length +
   TRACE_ID.length + END.length + 4 * 24
@@ -58,7 +58,7 @@ export const msText = (ms: number): string => {
 }
 
 const put = (buf: Buffer, pos: number, part: Uint8Array): number => {
-  for (let i = 0; i < part.length; i++) buf[pos + i] = part[i]!
+  buf.set(part, pos)
   return pos + part.length
 }
 
@@ -84,31 +84,51 @@ const number = (buf: Buffer, pos: number, part: Uint8Array, n: number): number =
 
 const count = (n: number): boolean => Number.isSafeInteger(n) && n >= 0
 
-/** Writes the line at `pos`; the new position, or -1 (nothing written) when the line is not a common one or does not fit. */
-export const writeJsonLine = (buf: Buffer, pos: number, time: string, e: AccessEntry): number => {
-  if (e.cli !== undefined || !count(e.status) || !count(e.bytes_in) || !count(e.bytes_out)) return -1
-  const trace = e.trace_id
-  if (
-    !plain(time) || !plain(e.request_id) || !plain(e.client_ip) || !plain(e.method) ||
-    !plain(e.url) || !plain(e.upstream) || !plain(e.outcome) || !plain(e.kind) ||
-    (trace !== undefined && !plain(trace))
-  ) return -1
-  const duration = msText(e.duration_ms)
-  const room = FIXED + time.length + e.request_id.length + e.client_ip.length + e.method.length + e.url.length +
-    e.upstream.length + e.outcome.length + e.kind.length + (trace?.length ?? 0) + duration.length
-  if (pos + room > buf.length) return -1
-  let p = field(buf, pos, TIME, time)
-  p = field(buf, p, REQUEST_ID, e.request_id)
-  p = field(buf, p, CLIENT_IP, e.client_ip)
-  p = field(buf, p, METHOD, e.method)
-  p = field(buf, p, URL_, e.url)
-  p = number(buf, p, STATUS, e.status)
-  p = number(buf, p, BYTES_IN, e.bytes_in)
-  p = number(buf, p, BYTES_OUT, e.bytes_out)
-  p = field(buf, p, DURATION, duration)
-  p = field(buf, p, UPSTREAM, e.upstream)
-  p = field(buf, p, OUTCOME, e.outcome)
-  p = field(buf, p, KIND, e.kind)
-  if (trace !== undefined) p = field(buf, p, TRACE_ID, trace)
-  return put(buf, p, END)
+/**
+ * A writer of common lines: `(buf, pos, ms, entry)` writes the line of `entry` logged at `ms` (epoch
+ * milliseconds; the time field as `Date#toISOString` writes it, its text up to the seconds kept for
+ * the rest of its second) at `pos` and returns the new position, or -1 (nothing written) when the
+ * line is not a common one or does not fit.
+ */
+export const jsonLineWriter = () => {
+  let second = Number.NaN
+  let prefix: Uint8Array = new Uint8Array(0)
+  return (buf: Buffer, pos: number, ms: number, e: AccessEntry): number => {
+    if (e.cli !== undefined || !count(e.status) || !count(e.bytes_in) || !count(e.bytes_out) || !Number.isSafeInteger(ms)) return -1
+    const trace = e.trace_id
+    if (
+      !plain(e.request_id) || !plain(e.client_ip) || !plain(e.method) || !plain(e.url) || !plain(e.upstream) ||
+      !plain(e.outcome) || !plain(e.kind) || (trace !== undefined && !plain(trace))
+    ) return -1
+    const s = Math.floor(ms / 1000)
+    if (s !== second) {
+      const iso = new Date(s * 1000).toISOString() // "...T01:27:05.000Z" (or a ±YYYYYY year)
+      if (iso.length > 30) return -1
+      second = s
+      prefix = bytes(iso.slice(0, iso.length - 4))
+    }
+    const duration = msText(e.duration_ms)
+    const room = FIXED + 30 + e.request_id.length + e.client_ip.length + e.method.length + e.url.length +
+      e.upstream.length + e.outcome.length + e.kind.length + (trace?.length ?? 0) + duration.length
+    if (pos + room > buf.length) return -1
+    let p = put(buf, put(buf, pos, TIME), prefix)
+    const frac = ms - s * 1000
+    buf[p] = 48 + Math.floor(frac / 100)
+    buf[p + 1] = 48 + Math.floor(frac / 10) % 10
+    buf[p + 2] = 48 + frac % 10
+    buf[p + 3] = 0x5a // Z
+    p = field(buf, p + 4, REQUEST_ID, e.request_id)
+    p = field(buf, p, CLIENT_IP, e.client_ip)
+    p = field(buf, p, METHOD, e.method)
+    p = field(buf, p, URL_, e.url)
+    p = number(buf, p, STATUS, e.status)
+    p = number(buf, p, BYTES_IN, e.bytes_in)
+    p = number(buf, p, BYTES_OUT, e.bytes_out)
+    p = field(buf, p, DURATION, duration)
+    p = field(buf, p, UPSTREAM, e.upstream)
+    p = field(buf, p, OUTCOME, e.outcome)
+    p = field(buf, p, KIND, e.kind)
+    if (trace !== undefined) p = field(buf, p, TRACE_ID, trace)
+    return put(buf, p, END)
+  }
 }

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { type AccessEntry, isoClock, jsonLine, msText } from "../../src/services/AccessLog.ts"
-import { writeJsonLine } from "../../src/services/accessLogBytes.ts"
+import { jsonLineWriter } from "../../src/services/accessLogBytes.ts"
 
 const base: AccessEntry = {
   request_id: "ab12cd34-1",
@@ -72,9 +72,11 @@ describe("access log JSON line (hand-written serializer)", () => {
 })
 
 describe("access log JSON line written as bytes (accessLogBytes.ts)", () => {
-  const written = (e: AccessEntry, at = 5): string | undefined => {
+  const writeJsonLine = jsonLineWriter()
+  const MS = Date.parse(TIME)
+  const written = (e: AccessEntry, at = 5, ms = MS): string | undefined => {
     const buf = Buffer.alloc(4096, 0x2a)
-    const end = writeJsonLine(buf, at, TIME, e)
+    const end = writeJsonLine(buf, at, ms, e)
     if (end < 0) {
       assert.isTrue(buf.every((b) => b === 0x2a), "nothing written when it declines")
       return undefined
@@ -92,6 +94,15 @@ describe("access log JSON line written as bytes (accessLogBytes.ts)", () => {
       { ...base, client_ip: "::1", url: "*", kind: "control", request_id: "client.supplied:ID-9" }
     ]
     for (const e of entries) assert.strictEqual(written(e), jsonLine(TIME, e))
+  })
+
+  it("writes the time field as Date#toISOString does, across milliseconds, seconds, days and years (±YYYYYY ones too)", () => {
+    const start = Date.UTC(2026, 11, 31, 23, 59, 58, 990)
+    const times = [0, 1, 999, 1000, 253402300799999, 253402300800000, -62198755200000, Date.UTC(1969, 0, 1), Date.UTC(1969, 11, 31, 23, 59, 59, 999)]
+    for (let ms = start; ms < start + 2500; ms += 7) times.push(ms)
+    for (const ms of times) assert.strictEqual(written(base, 5, ms), jsonLine(new Date(ms).toISOString(), base), String(ms))
+    // a time that is not a whole millisecond goes to jsonLine
+    assert.strictEqual(written(base, 5, 1.5), undefined)
   })
 
   it("declines (nothing written) what needs escaping or is unusual, which jsonLine then writes", () => {
@@ -112,7 +123,7 @@ describe("access log JSON line written as bytes (accessLogBytes.ts)", () => {
 
   it("declines a line that does not fit in the rest of the buffer", () => {
     const buf = Buffer.alloc(300)
-    assert.strictEqual(writeJsonLine(buf, 0, TIME, { ...base, url: "/" + "x".repeat(400) }), -1)
-    assert.isAbove(writeJsonLine(Buffer.alloc(1000), 0, TIME, base), 0)
+    assert.strictEqual(writeJsonLine(buf, 0, MS, { ...base, url: "/" + "x".repeat(400) }), -1)
+    assert.isAbove(writeJsonLine(Buffer.alloc(1000), 0, MS, base), 0)
   })
 })
