@@ -174,18 +174,18 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
         const { ctx } = run
         const path = controlPath(run)
         const answer = adminAnswer(ctx.method, path, config, lifecycle.state(), clock.currentTimeMillisUnsafe() - bootMs)
-        return answer !== undefined ? control_(run, answer) : thenNow(cacheAdmin(ctx.method, path), run, adminCache)
+        return answer !== undefined ? answerControl(run, answer) : thenNow(cacheAdmin(ctx.method, path), run, adminCache)
       }
 
-      const adminCache = (run: Run, answer: ControlAnswer | undefined): Decision => answer !== undefined ? control_(run, answer) : health(run)
+      const adminCache = (run: Run, answer: ControlAnswer | undefined): Decision => answer !== undefined ? answerControl(run, answer) : health(run)
 
       const health = (run: Run): Decision => {
         const answer = controlAnswer(run.ctx.method, controlPath(run), lifecycle.state())
-        return answer !== undefined ? control_(run, answer) : maxForwardsPhase(run)
+        return answer !== undefined ? answerControl(run, answer) : maxForwardsPhase(run)
       }
 
       /** A control endpoint's answer, written. */
-      const control_ = (run: Run, answer: ControlAnswer): Decision => {
+      const answerControl = (run: Run, answer: ControlAnswer): Decision => {
         const { res, ctx } = run
         ctx.kind = "control"
         writeControl(res, answer, ctx.method)

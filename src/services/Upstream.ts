@@ -147,8 +147,9 @@ export class Upstream extends Context.Service<Upstream, {
        * The configured backends' pools, built here and dispatched to directly (the Agent builds the same
        * Pool, or a Client for one connection, on an origin's first request): the Agent's per-request
        * work (a pool key string built and looked up) is skipped, and these pools stay for the process's
-       * life where the Agent closes an origin's pool once its connections are gone. Forward-proxy
-       * targets, and routes that skip certificate checks, go through the Agents.
+       * life where the Agent closes an origin's pool once its connections are gone. Upgrade requests to
+       * them use the same pools; forward-proxy targets, and routes that skip certificate checks, go
+       * through the Agents.
        */
       const direct = new Map<string, Dispatcher>()
       for (const target of [routing.default_backend, ...routing.rules.filter((r) => r.tls_insecure_skip_verify !== true).map((r) => r.forward.target)]) {
@@ -261,7 +262,7 @@ export class Upstream extends Context.Service<Upstream, {
       const upgrade = (request: UpgradeRequest) =>
         Effect.callback<UpgradedConnection, UpstreamError>((resume) => {
           const abort = new AbortController()
-          undiciUpgrade.call(agent, {
+          undiciUpgrade.call(direct.get(request.origin) ?? agent, {
             origin: request.origin,
             path: request.path,
             method: request.method,
