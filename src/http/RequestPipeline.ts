@@ -180,7 +180,7 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
       const adminCache = (run: Run, answer: ControlAnswer | undefined): Decision => answer !== undefined ? answerControl(run, answer) : health(run)
 
       const health = (run: Run): Decision => {
-        const answer = controlAnswer(run.ctx.method, controlPath(run), lifecycle.state())
+        const answer = controlAnswer(run.ctx.method, controlPath(run), lifecycle.state)
         return answer !== undefined ? answerControl(run, answer) : maxForwardsPhase(run)
       }
 

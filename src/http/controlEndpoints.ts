@@ -6,9 +6,13 @@ export type ControlAnswer = { readonly status: number; readonly body: unknown }
 
 const json = (status: number, body: unknown): ControlAnswer => ({ status, body })
 
-/** Returns the answer for a control path, or undefined when the path is not a control endpoint. */
-export const controlAnswer = (method: string, path: string, state: LifecycleState): ControlAnswer | undefined => {
+/**
+ * Returns the answer for a control path, or undefined when the path is not a control endpoint.
+ * `lifecycle` is read only for a health path (every origin-form request passes through here).
+ */
+export const controlAnswer = (method: string, path: string, lifecycle: () => LifecycleState): ControlAnswer | undefined => {
   if (!path.startsWith("/health/")) return undefined
+  const state = lifecycle()
   const q = path.indexOf("?")
   const p = q < 0 ? path : path.slice(0, q)
   if (method !== "GET" && method !== "HEAD") {

@@ -24,7 +24,7 @@ export interface AccessEntry {
   readonly outcome: string
   readonly kind: string
   /** POST /cli/execute only: command, args count, pid, exit code, signal, killed reason. */
-  readonly cli?: CliAccess
+  readonly cli?: CliAccess | undefined
   /** The request's trace id when tracing is on (W3C, 32 hex digits). */
   readonly trace_id?: string | undefined
 }
@@ -43,7 +43,8 @@ export const accessEntry = (ctx: RequestContext, durationNs: bigint, kind: strin
   upstream: ctx.upstream,
   outcome: ctx.outcome,
   kind,
-  ...(ctx.cli === undefined ? {} : { cli: ctx.cli }),
+  // (absent or undefined alike: the writers leave an undefined field out, as JSON.stringify does)
+  cli: ctx.cli,
   trace_id: ctx.traceId === "" ? undefined : ctx.traceId
 })
 
