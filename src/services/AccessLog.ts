@@ -4,7 +4,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type { CliAccess, RequestContext } from "../domain/RequestContext.ts"
 import { Config } from "./Config.ts"
-import { jsonLineWriter, msText } from "./accessLogBytes.ts"
+import { isoSecond, jsonLineWriter, msText } from "./accessLogBytes.ts"
 
 export { msText }
 
@@ -81,8 +81,7 @@ export const isoClock = () => {
     const s = Math.floor(ms / 1000)
     if (s !== second) {
       second = s
-      const iso = new Date(s * 1000).toISOString() // "...T01:27:05.000Z" (or a ±YYYYYY year)
-      prefix = iso.slice(0, iso.length - 4)
+      prefix = isoSecond(s)
     }
     const frac = ms - s * 1000
     return `${prefix}${frac < 10 ? "00" : frac < 100 ? "0" : ""}${frac}Z`

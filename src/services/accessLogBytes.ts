@@ -23,6 +23,12 @@ const plain = (s: string): boolean => {
 }
 
 const bytes = (s: string): Uint8Array => Buffer.from(s, "latin1")
+
+/** `Date#toISOString` of second `s` up to its seconds and the dot ("...T01:27:05.", or with a ±YYYYYY year). */
+export const isoSecond = (s: number): string => {
+  const iso = new Date(s * 1000).toISOString()
+  return iso.slice(0, iso.length - 4)
+}
 const TIME = bytes(`{"time":"`)
 const REQUEST_ID = bytes(`","type":"access","request_id":"`)
 const CLIENT_IP = bytes(`","client_ip":"`)
@@ -37,7 +43,7 @@ const OUTCOME = bytes(`","outcome":"`)
 const KIND = bytes(`","kind":"`)
 const TRACE_ID = bytes(`","trace_id":"`)
 const END = bytes(`"}\n`)
-/** The constant parts of a line with a trace id, and room for the four numbers (the time's room is added where it is written). */
+/** The constant parts of a line with a trace id, and room for the four numbers (the time's room is added where its length is known). */
 const FIXED = TIME.length + REQUEST_ID.length + CLIENT_IP.length + METHOD.length + URL_.length + STATUS.length +
   BYTES_IN.length + BYTES_OUT.length + DURATION.length + UPSTREAM.length + OUTCOME.length + KIND.length +
   TRACE_ID.length + END.length + 4 * 24
@@ -102,13 +108,11 @@ export const jsonLineWriter = () => {
     ) return -1
     const s = Math.floor(ms / 1000)
     if (s !== second) {
-      const iso = new Date(s * 1000).toISOString() // "...T01:27:05.000Z" (or a ±YYYYYY year)
-      if (iso.length > 30) return -1
       second = s
-      prefix = bytes(iso.slice(0, iso.length - 4))
+      prefix = bytes(isoSecond(s))
     }
     const duration = msText(e.duration_ms)
-    const room = FIXED + 30 + e.request_id.length + e.client_ip.length + e.method.length + e.url.length +
+    const room = FIXED + prefix.length + 4 + e.request_id.length + e.client_ip.length + e.method.length + e.url.length +
       e.upstream.length + e.outcome.length + e.kind.length + (trace?.length ?? 0) + duration.length
     if (pos + room > buf.length) return -1
     let p = put(buf, put(buf, pos, TIME), prefix)
