@@ -8,7 +8,7 @@ import type { HeaderMap } from "../domain/hopHeaders.ts"
 import { classifyUpstreamError, isRetryableFailure } from "../domain/upstreamFailure.ts"
 import { Config } from "./Config.ts"
 import { upstreamConnectOptions } from "./tlsFiles.ts"
-import { Agent, Client, Pool, upgrade as undiciUpgrade } from "./undiciParts.ts"
+import { Agent, Client, kQueuedAbort, Pool, upgrade as undiciUpgrade } from "./undiciParts.ts"
 import { parseBackend } from "../domain/routeTable.ts"
 
 export interface ForwardRequest {
@@ -164,9 +164,16 @@ export class Upstream extends Context.Service<Upstream, {
        * methods, no closure per callback) and the caller's abort handle. RFC 9110 §9.2.2: a retryable
        * request (idempotent, no body) is dispatched once more on a connect/reset failure before any
        * response byte. `done` is called once (result or typed failure), never after `abort`.
+       *
+       * An abort before the request reached a connection (it waits in the pool's queue while every
+       * allowed connection is busy, or while one is being opened) takes it out of the queue through the
+       * cancel function the pool handed over (`kQueuedAbort`), and `onRequestStart` aborts one that was
+       * being handed to a connection at that moment. Without both, such a request later ran with
+       * nobody to deliver its response to, and held its connection paused for good.
        */
       class Exchange implements Dispatcher.DispatchHandler, Aborter {
         controller: Dispatcher.DispatchController | undefined = undefined
+        cancelQueued: ((reason: Error) => void) | undefined = undefined
         status = 0
         bytes = 0
         settled = false
@@ -187,17 +194,25 @@ export class Upstream extends Context.Service<Upstream, {
             path: request.path,
             method: request.method as Dispatcher.HttpMethod,
             headers: request.headers,
-            body: request.body as NonNullable<Dispatcher.DispatchOptions["body"]> | null
-          }, this)
+            body: request.body as NonNullable<Dispatcher.DispatchOptions["body"]> | null,
+            [kQueuedAbort]: (cancel: (reason: Error) => void) => {
+              this.cancelQueued = cancel
+            }
+          } as Dispatcher.DispatchOptions, this)
         }
 
         abort(): void {
           this.settled = true
-          this.controller?.abort(new Error("request interrupted"))
+          const cancel = this.cancelQueued
+          this.cancelQueued = undefined
+          if (this.controller !== undefined) this.controller.abort(new Error("request interrupted"))
+          else cancel?.(new Error("request interrupted"))
         }
 
         onRequestStart(c: Dispatcher.DispatchController): void {
           this.controller = c
+          this.cancelQueued = undefined
+          if (this.settled) c.abort(new Error("request interrupted"))
         }
 
         onResponseStart(c: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | Array<string> | undefined>, statusMessage?: string): void {
@@ -212,6 +227,7 @@ export class Upstream extends Context.Service<Upstream, {
         }
 
         onResponseData(c: Dispatcher.DispatchController, chunk: Buffer): void {
+          if (this.settled) return
           this.bytes += chunk.length
           if (!this.sink.data(chunk)) {
             c.pause()

@@ -20,3 +20,14 @@ declare module "undici/lib/api/api-upgrade.js" {
   function upgrade(this: Dispatcher, options: Dispatcher.UpgradeOptions, callback: (err: Error | null, data: Dispatcher.UpgradeData) => void): void
   export = upgrade
 }
+declare module "undici/lib/core/symbols.js" {
+  const symbols: {
+    /**
+     * Dispatch option: a function a Pool or Client calls, while the request waits in its queue for a
+     * connection, with a function that takes the request out of the queue (the handler then gets
+     * `onResponseError`). Called again if the request moves from a Pool's queue to a Client's.
+     */
+    readonly kQueuedAbort: symbol
+  }
+  export = symbols
+}

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import type { ServerResponse } from "node:http"
-import type { Socket } from "node:net"
+import { connect, type Socket } from "node:net"
 import { type Origin, startOrigin } from "../fixtures/origins.ts"
 import { type RunningProxy, startProxy } from "../fixtures/proxy.ts"
 
@@ -85,6 +85,27 @@ describe("upstream connection pool", () => {
     release()
     expect([await a, await b]).toEqual(["ok", "ok"])
     expect(maxInFlight).toBe(1)
+  })
+
+  it("a request whose client leaves while it waits in the pool's queue is dropped there: it never takes the connection, which serves the next request", async () => {
+    const a = fetch(`${single.url}/hold/a`).then((r) => r.text())
+    await expect.poll(() => held.length).toBe(1)
+    const scrape = async () => (await fetch(`http://127.0.0.1:${single.metricsPort}/metrics`)).text()
+    const queued = async () => sample(await scrape(), "gatehouse_upstream_pool_queued_requests", `origin="${origin.url}"`)
+    // the client of /left sends its request, which queues behind /hold/a, then goes away
+    const left = connect(single.port, "127.0.0.1")
+    left.write(`GET /left HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n`)
+    await expect.poll(queued).toBe(1)
+    left.destroy()
+    await expect.poll(queued).toBe(0)
+    release()
+    expect(await a).toBe("ok")
+    // the connection is free again: the next request is answered, and /left never reached the origin
+    expect(await (await fetch(`${single.url}/after`, { signal: AbortSignal.timeout(3000) })).text()).toBe("ok")
+    expect(origin.seen.some((s) => s.url === "/left")).toBe(false)
+    const after = await scrape()
+    expect(sample(after, "gatehouse_upstream_pool_running_requests", `origin="${origin.url}"`)).toBe(0)
+    expect(sample(after, "gatehouse_upstream_pool_queued_requests", `origin="${origin.url}"`)).toBe(0)
   })
 
   it("configured backends (the default and each rule's target) have their pools from start-up: gauges at 0 before any request", async () => {
