@@ -21,6 +21,7 @@ describe("upstream connection pool", () => {
   let held: Array<ServerResponse> = []
   let inFlight = 0
   let maxInFlight = 0
+  let endlessBlocked = 0
   beforeAll(async () => {
     origin = await startOrigin((req, res) => {
       sockets.add(req.socket)
@@ -32,7 +33,18 @@ describe("upstream connection pool", () => {
         res.end("ok")
       }
       if (req.url?.startsWith("/hold")) held.push(Object.assign(res, { finish }) as ServerResponse)
-      else finish()
+      else if (req.url?.startsWith("/endless")) {
+        // a body without end, written as fast as the proxy takes it: stops when the proxy stops reading
+        res.writeHead(200, { "content-type": "application/octet-stream" })
+        const chunk = Buffer.alloc(64 * 1024, 120)
+        const pump = () => {
+          while (!res.destroyed && res.write(chunk));
+          if (!res.destroyed) endlessBlocked++
+        }
+        res.on("drain", pump)
+        res.on("close", () => inFlight--)
+        pump()
+      } else finish()
     })
     capped = await startProxy({ routing: { default_backend: origin.url }, upstream: { max_connections_per_origin: 2 } })
     single = await startProxy({ routing: { default_backend: origin.url }, upstream: { max_connections_per_origin: 1 } })
@@ -106,6 +118,18 @@ describe("upstream connection pool", () => {
     const after = await scrape()
     expect(sample(after, "gatehouse_upstream_pool_running_requests", `origin="${origin.url}"`)).toBe(0)
     expect(sample(after, "gatehouse_upstream_pool_queued_requests", `origin="${origin.url}"`)).toBe(0)
+  })
+
+  it("a client that stops reading a response and leaves: the paused upstream exchange is aborted and its connection freed for the next request", async () => {
+    endlessBlocked = 0
+    const scrape = async () => (await fetch(`http://127.0.0.1:${single.metricsPort}/metrics`)).text()
+    const left = connect(single.port, "127.0.0.1")
+    left.pause() // reads nothing: the proxy's writes back up, and it stops reading from the origin
+    left.write(`GET /endless HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n`)
+    await expect.poll(() => endlessBlocked, { timeout: 5000 }).toBeGreaterThan(0)
+    left.destroy()
+    await expect.poll(async () => sample(await scrape(), "gatehouse_upstream_pool_running_requests", `origin="${origin.url}"`)).toBe(0)
+    expect(await (await fetch(`${single.url}/after-endless`, { signal: AbortSignal.timeout(3000) })).text()).toBe("ok")
   })
 
   it("configured backends (the default and each rule's target) have their pools from start-up: gauges at 0 before any request", async () => {
