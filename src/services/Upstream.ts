@@ -97,6 +97,9 @@ export interface ForwardResult {
   readonly bytes: number
 }
 
+/** The reason undici is given when the client's side stops an exchange. */
+const interrupted = (): Error => new Error("request interrupted")
+
 /** Upstream HTTP exchanges over keep-alive pools (one undici pool per origin). */
 export class Upstream extends Context.Service<Upstream, {
   forward(request: ForwardRequest, sink: ResponseSink): Effect.Effect<ForwardResult, UpstreamError>
@@ -205,14 +208,14 @@ export class Upstream extends Context.Service<Upstream, {
           this.settled = true
           const cancel = this.cancelQueued
           this.cancelQueued = undefined
-          if (this.controller !== undefined) this.controller.abort(new Error("request interrupted"))
-          else cancel?.(new Error("request interrupted"))
+          if (this.controller !== undefined) this.controller.abort(interrupted())
+          else cancel?.(interrupted())
         }
 
         onRequestStart(c: Dispatcher.DispatchController): void {
           this.controller = c
           this.cancelQueued = undefined
-          if (this.settled) c.abort(new Error("request interrupted"))
+          if (this.settled) c.abort(interrupted())
         }
 
         onResponseStart(c: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | Array<string> | undefined>, statusMessage?: string): void {
