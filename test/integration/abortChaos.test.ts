@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { createServer, type Server } from "node:http"
 import { connect } from "node:net"
 import type { AddressInfo } from "node:net"
+import { sample, scrape } from "../fixtures/metrics.ts"
 import { type RunningProxy, startProxy } from "../fixtures/proxy.ts"
 
 /** mulberry32: a small seeded generator, so the run is the same every time. */
@@ -19,10 +20,6 @@ const seeded = (seed: number) => () => {
   return ((t ^ (t >>> 14)) >>> 0) / 4294967296
 }
 
-const sample = (text: string, name: string): number | undefined => {
-  const line = text.split("\n").find((l) => l.startsWith(`${name}{`))
-  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(" ") + 1))
-}
 
 type Leave = "early" | "stops_reading" | "mid_upload" | "stays"
 type Outcome = Leave | "stuck"
@@ -116,8 +113,7 @@ describe("clients leaving at every stage of an exchange, pool capped at 4 connec
     }))
     expect(outcomes.filter((o) => o === "stuck")).toEqual([])
     expect(outcomes.filter((o) => o !== "stays").length).toBeGreaterThan(100)
-    const gauge = async (name: string) =>
-      sample(await (await fetch(`http://127.0.0.1:${proxy.metricsPort}/metrics`)).text(), name)
+    const gauge = async (name: string) => sample(await scrape(proxy.metricsPort), name)
     await expect.poll(() => gauge("gatehouse_upstream_pool_running_requests"), { timeout: 5000 }).toBe(0)
     expect(await gauge("gatehouse_upstream_pool_queued_requests")).toBe(0)
     const next = await fetch(`${proxy.url}/?d=0&s=10`, { signal: AbortSignal.timeout(3000) })

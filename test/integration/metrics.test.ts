@@ -10,18 +10,11 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { allEvents, eventReader, execute, fixture, NODE } from "../fixtures/cli.ts"
 import { rawRequest, statusOf } from "../fixtures/raw.ts"
+import { sample } from "../fixtures/metrics.ts"
 import { type Origin, startOrigin } from "../fixtures/origins.ts"
 import { type RunningProxy, startProxy } from "../fixtures/proxy.ts"
 
 
-const sample = (text: string, name: string, labels: Record<string, string>): number | undefined => {
-  for (const line of text.split("\n")) {
-    if (!line.startsWith(name + "{") && !line.startsWith(name + " ")) continue
-    const ok = Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))
-    if (ok) return Number(line.slice(line.lastIndexOf(" ") + 1))
-  }
-  return undefined
-}
 
 describe("metrics (OpenTelemetry → Prometheus)", () => {
   let origin: Origin

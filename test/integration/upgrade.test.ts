@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { createServer, type Server } from "node:http"
 import { connect } from "node:net"
 import { type RunningProxy, startProxy } from "../fixtures/proxy.ts"
+import { sample, scrape } from "../fixtures/metrics.ts"
 import { rawRequest, statusOf } from "../fixtures/raw.ts"
 
 describe("RFC 9110 §7.8 Upgrade (WebSocket-style)", () => {
@@ -64,16 +65,8 @@ describe("RFC 9110 §7.8 Upgrade (WebSocket-style)", () => {
   })
 
   it("upgrades are counted in the metrics like any request: 101 relayed, 502 refused, tunnel gauge back to 0", async () => {
-    const scrape = () => fetch(`http://127.0.0.1:${proxy.metricsPort}/metrics`).then((r) => r.text())
-    const sample = (text: string, name: string, labels: Record<string, string>) => {
-      for (const line of text.split("\n")) {
-        if (!line.startsWith(name + "{") && !line.startsWith(name + " ")) continue
-        if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) return Number(line.slice(line.lastIndexOf(" ") + 1))
-      }
-      return undefined
-    }
     const route = `http://127.0.0.1:${port}`
-    const before = await scrape()
+    const before = await scrape(proxy.metricsPort)
     const switched0 = sample(before, "gatehouse_http_requests_total", { method: "GET", status_class: "1xx", route }) ?? 0
     const failed0 = sample(before, "gatehouse_http_requests_total", { method: "GET", status_class: "5xx", route }) ?? 0
     await new Promise<void>((resolve) => {
@@ -85,9 +78,9 @@ describe("RFC 9110 §7.8 Upgrade (WebSocket-style)", () => {
     })
     const refused = await rawRequest(proxy.port, "GET /ws HTTP/1.1\r\nHost: app\r\nConnection: Upgrade\r\nUpgrade: other\r\n\r\n")
     expect(statusOf(refused.text)).toBe(502)
-    await expect.poll(async () => sample(await scrape(), "gatehouse_http_requests_total", { method: "GET", status_class: "1xx", route })).toBe(switched0 + 1)
-    const after = await scrape()
+    await expect.poll(async () => sample(await scrape(proxy.metricsPort), "gatehouse_http_requests_total", { method: "GET", status_class: "1xx", route })).toBe(switched0 + 1)
+    const after = await scrape(proxy.metricsPort)
     expect(sample(after, "gatehouse_http_requests_total", { method: "GET", status_class: "5xx", route })).toBe(failed0 + 1)
-    await expect.poll(async () => sample(await scrape(), "gatehouse_active_tunnels", {})).toBe(0)
+    await expect.poll(async () => sample(await scrape(proxy.metricsPort), "gatehouse_active_tunnels", {})).toBe(0)
   })
 })

@@ -5,13 +5,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import type { ServerResponse } from "node:http"
 import { connect, type Socket } from "node:net"
+import { sample, scrape } from "../fixtures/metrics.ts"
 import { type Origin, startOrigin } from "../fixtures/origins.ts"
 import { type RunningProxy, startProxy } from "../fixtures/proxy.ts"
 
-const sample = (text: string, name: string, label: string): number | undefined => {
-  const line = text.split("\n").find((l) => l.startsWith(`${name}{`) && l.includes(label))
-  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(" ") + 1))
-}
 
 describe("upstream connection pool", () => {
   let origin: Origin
@@ -71,10 +68,10 @@ describe("upstream connection pool", () => {
     maxInFlight = 0
     const pending = Array.from({ length: 6 }, (_, i) => fetch(`${capped.url}/hold/${i}`).then((r) => r.text()))
     await expect.poll(() => held.length).toBe(2)
-    const metrics = await (await fetch(`http://127.0.0.1:${capped.metricsPort}/metrics`)).text()
-    expect(sample(metrics, "gatehouse_upstream_pool_connections", `origin="${origin.url}"`)).toBe(2)
-    expect(sample(metrics, "gatehouse_upstream_pool_running_requests", `origin="${origin.url}"`)).toBe(2)
-    expect(sample(metrics, "gatehouse_upstream_pool_queued_requests", `origin="${origin.url}"`)).toBe(4)
+    const metrics = await scrape(capped.metricsPort)
+    expect(sample(metrics, "gatehouse_upstream_pool_connections", { origin: origin.url })).toBe(2)
+    expect(sample(metrics, "gatehouse_upstream_pool_running_requests", { origin: origin.url })).toBe(2)
+    expect(sample(metrics, "gatehouse_upstream_pool_queued_requests", { origin: origin.url })).toBe(4)
     // answer whatever reaches the origin until all six went through the two connections
     while (held.length > 0 || origin.seen.filter((s) => s.url.startsWith("/hold/")).length < 6) {
       release()
@@ -102,8 +99,7 @@ describe("upstream connection pool", () => {
   it("a request whose client leaves while it waits in the pool's queue is dropped there: it never takes the connection, which serves the next request", async () => {
     const a = fetch(`${single.url}/hold/a`).then((r) => r.text())
     await expect.poll(() => held.length).toBe(1)
-    const scrape = async () => (await fetch(`http://127.0.0.1:${single.metricsPort}/metrics`)).text()
-    const queued = async () => sample(await scrape(), "gatehouse_upstream_pool_queued_requests", `origin="${origin.url}"`)
+    const queued = async () => sample(await scrape(single.metricsPort), "gatehouse_upstream_pool_queued_requests", { origin: origin.url })
     // the client of /left sends its request, which queues behind /hold/a, then goes away
     const left = connect(single.port, "127.0.0.1")
     left.write(`GET /left HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n`)
@@ -115,20 +111,19 @@ describe("upstream connection pool", () => {
     // the connection is free again: the next request is answered, and /left never reached the origin
     expect(await (await fetch(`${single.url}/after`, { signal: AbortSignal.timeout(3000) })).text()).toBe("ok")
     expect(origin.seen.some((s) => s.url === "/left")).toBe(false)
-    const after = await scrape()
-    expect(sample(after, "gatehouse_upstream_pool_running_requests", `origin="${origin.url}"`)).toBe(0)
-    expect(sample(after, "gatehouse_upstream_pool_queued_requests", `origin="${origin.url}"`)).toBe(0)
+    const after = await scrape(single.metricsPort)
+    expect(sample(after, "gatehouse_upstream_pool_running_requests", { origin: origin.url })).toBe(0)
+    expect(sample(after, "gatehouse_upstream_pool_queued_requests", { origin: origin.url })).toBe(0)
   })
 
   it("a client that stops reading a response and leaves: the paused upstream exchange is aborted and its connection freed for the next request", async () => {
     endlessBlocked = 0
-    const scrape = async () => (await fetch(`http://127.0.0.1:${single.metricsPort}/metrics`)).text()
     const left = connect(single.port, "127.0.0.1")
     left.pause() // reads nothing: the proxy's writes back up, and it stops reading from the origin
     left.write(`GET /endless HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n`)
     await expect.poll(() => endlessBlocked, { timeout: 5000 }).toBeGreaterThan(0)
     left.destroy()
-    await expect.poll(async () => sample(await scrape(), "gatehouse_upstream_pool_running_requests", `origin="${origin.url}"`)).toBe(0)
+    await expect.poll(async () => sample(await scrape(single.metricsPort), "gatehouse_upstream_pool_running_requests", { origin: origin.url })).toBe(0)
     expect(await (await fetch(`${single.url}/after-endless`, { signal: AbortSignal.timeout(3000) })).text()).toBe("ok")
   })
 
@@ -139,13 +134,12 @@ describe("upstream connection pool", () => {
       security: { allow_private_destinations: ["127.0.0.1/32"] }
     })
     try {
-      const scrape = async () => (await fetch(`http://127.0.0.1:${proxy.metricsPort}/metrics`)).text()
-      const before = await scrape()
-      expect(sample(before, "gatehouse_upstream_pool_connections", `origin="${origin.url}"`)).toBe(0)
-      expect(sample(before, "gatehouse_upstream_pool_connections", `origin="${other.url}"`)).toBe(0)
+      const before = await scrape(proxy.metricsPort)
+      expect(sample(before, "gatehouse_upstream_pool_connections", { origin: origin.url })).toBe(0)
+      expect(sample(before, "gatehouse_upstream_pool_connections", { origin: other.url })).toBe(0)
       expect(await (await fetch(`${proxy.url}/other/x`)).text()).toBe("other")
       expect(other.seen.at(-1)?.url).toBe("/base/other/x")
-      expect(sample(await scrape(), "gatehouse_upstream_pool_connections", `origin="${other.url}"`)).toBe(1)
+      expect(sample(await scrape(proxy.metricsPort), "gatehouse_upstream_pool_connections", { origin: other.url })).toBe(1)
     } finally {
       await proxy.stop()
       await other.close()
