@@ -390,6 +390,31 @@ describe(`cache (RFC 9111) through the proxy, ${backend} backend`, () => {
     expect(responses.filter((r) => r.headers.get("cache-status")?.includes("collapsed=?0")).length).toBe(3)
   })
 
+  it("coalescing: when the leader's client leaves before its response, no follower is stranded: each is answered", async () => {
+    let release: () => void = () => {}
+    const gate = new Promise<void>((r) => { release = r })
+    routes.set("/coalesce-left", (_req, res) => {
+      void gate.then(() => {
+        if (res.destroyed) return
+        res.writeHead(200, { "content-length": 4, "cache-control": "max-age=300" })
+        res.end("late")
+      })
+    })
+    const leaving = new AbortController()
+    const leader = fetch(`${proxy.url}/coalesce-left`, { signal: leaving.signal }).then(() => "answered", (e: Error) => e.name)
+    await expect.poll(() => hits(origin, "/coalesce-left")).toBe(1)
+    const followers = [get("/coalesce-left"), get("/coalesce-left")]
+    leaving.abort()
+    expect(await leader).toBe("AbortError")
+    // The leader's exchange is aborted and stores nothing. A follower already waiting is released at
+    // once and goes upstream itself; one that arrives after the abort leads or follows anew.
+    await expect.poll(() => hits(origin, "/coalesce-left"), { timeout: 5000 }).toBeGreaterThanOrEqual(2)
+    release()
+    const responses = await Promise.all(followers)
+    expect(await Promise.all(responses.map((r) => r.text()))).toEqual(["late", "late"])
+    expect(hits(origin, "/coalesce-left")).toBeLessThanOrEqual(3)
+  })
+
   it("max_object_size: a larger body streams through whole and is not stored", async () => {
     const big = "x".repeat(4096)
     routes.set("/big", reply(200, { "cache-control": "max-age=300" }, big))

@@ -150,8 +150,13 @@ export const makeCacheLookup = (deps: CacheLookupDeps) => {
       const st = newFillState()
       const leader = flight?._tag === "Leader" ? flight : undefined
       if (leader !== undefined && background === undefined) {
-        // a failure before the exchange (no route, refused) releases followers soon after the answer
-        res.once("close", () => { setTimeout(() => leader.done(false, false), 1000).unref() })
+        // A client that leaves before its response ended aborts the exchange, and nothing will be
+        // stored: the followers are released at once (each then goes upstream itself). A failure
+        // before the exchange (no route, refused) releases them soon after the answer.
+        res.once("close", () => {
+          if (!res.writableFinished) leader.done(false, false)
+          else setTimeout(() => leader.done(false, false), 1000).unref()
+        })
       }
       let rawHeaders: Array<string> | undefined
       if (revalidating) {
