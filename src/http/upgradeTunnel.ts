@@ -65,6 +65,10 @@ export const upgradeTunnel = (deps: UpgradeDeps, req: IncomingMessage, client: D
     let switched = false
     let idled = false
     const open = Effect.gen(function*() {
+      // Until the switch, a client that ends its side has left: the socket allows half-open, so
+      // only 'end' says so. Closing it fires 'close', which interrupts this fiber (Listener.ts).
+      const leave = () => client.destroy()
+      yield* Effect.acquireRelease(Effect.sync(() => client.once("end", leave)), () => Effect.sync(() => client.off("end", leave)))
       yield* deps.filter.connection(client, ctx.clientIp)
       const h = yield* validate(req, deps.config.server)
       // domain filter (an upgraded stream is not a response body: no content inspection after 101)
@@ -91,11 +95,14 @@ export const upgradeTunnel = (deps: UpgradeDeps, req: IncomingMessage, client: D
         maxForwards: undefined,
         contentLength: undefined
       })
+      // interruptible: a client that leaves while the origin has not answered aborts the upgrade
       const up = yield* Effect.acquireRelease(
         deps.upstream.upgrade({ origin: routed.backend.origin, path: routed.path, method: req.method ?? "GET", headers, protocol }),
-        (u) => Effect.sync(() => u.socket.destroy())
+        (u) => Effect.sync(() => u.socket.destroy()),
+        { interruptible: true }
       )
       yield* Effect.addFinalizer(() => Effect.sync(() => client.destroy()))
+      client.off("end", leave) // from here the bridge relays a half-close
       client.write(head101(up.headers, deps.via))
       switched = true
       ctx.status = 101

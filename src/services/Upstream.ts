@@ -289,6 +289,11 @@ export class Upstream extends Context.Service<Upstream, {
             protocol: request.protocol,
             signal: abort.signal
           } as Dispatcher.UpgradeOptions, (err, data) => {
+            // answered after the caller gave up (its abort ran): nobody will take the socket
+            if (abort.signal.aborted) {
+              if (err === null) data.socket.destroy()
+              return
+            }
             if (err !== null) {
               resume(Effect.fail(new UpstreamError({ reason: classifyUpstreamError(err), upstream: request.origin, responseStarted: false, cause: err })))
             } else resume(Effect.succeed({ headers: data.headers as HeaderMap, socket: data.socket }))

@@ -11,10 +11,24 @@ describe("RFC 9110 §7.8 Upgrade (WebSocket-style)", () => {
   let proxy: RunningProxy
   const seenHeaders: Array<Record<string, unknown>> = []
   const sockets = new Set<{ destroy: () => void }>()
+  const held: Array<{ got: string; closed: boolean; answer: () => void }> = []
   beforeAll(async () => {
     origin = createServer((_req, res) => res.end("plain"))
     origin.on("upgrade", (req, sock) => {
       seenHeaders.push(req.headers)
+      if (req.headers.upgrade === "held-proto") {
+        // answers only when the test says so; reads meanwhile, so it notices the proxy leaving
+        const one = { got: "", closed: false, answer: () => sock.write("HTTP/1.1 101 Switching Protocols\r\nUpgrade: held-proto\r\nConnection: Upgrade\r\n\r\n") }
+        held.push(one)
+        sockets.add(sock)
+        sock.on("data", (c: Buffer) => { one.got += c.toString() })
+        sock.on("end", () => {
+          one.closed = true
+          sock.end()
+        })
+        sock.on("error", () => {})
+        return
+      }
       if (req.headers.upgrade !== "echo-proto") {
         sock.end("HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
         return
@@ -57,6 +71,36 @@ describe("RFC 9110 §7.8 Upgrade (WebSocket-style)", () => {
     expect(h.via).toBe("1.1 gatehouse")
     await new Promise((r) => setTimeout(r, 100))
     expect(proxy.entries().some((e) => e.kind === "upgrade" && e.status === 101)).toBe(true)
+  })
+
+  it("a client that leaves before the origin answers its Upgrade: the upstream request is aborted and its connection closed", async () => {
+    const before = held.length
+    const s = connect(proxy.port, "127.0.0.1", () =>
+      s.write("GET /ws HTTP/1.1\r\nHost: app\r\nConnection: Upgrade\r\nUpgrade: held-proto\r\n\r\n"))
+    s.on("error", () => {})
+    await expect.poll(() => held.length).toBe(before + 1)
+    s.destroy()
+    // the proxy's read timeout is 30 s: only the client's leaving can close it this soon
+    await expect.poll(() => held[before]!.closed, { timeout: 5000 }).toBe(true)
+    await expect.poll(async () => sample(await scrape(proxy.metricsPort), "gatehouse_active_tunnels", {})).toBe(0)
+  })
+
+  it("bytes the client sends while the origin has not answered reach the origin after the 101, in order", async () => {
+    const before = held.length
+    let text = ""
+    const s = connect(proxy.port, "127.0.0.1", () =>
+      s.write("GET /ws HTTP/1.1\r\nHost: app\r\nConnection: Upgrade\r\nUpgrade: held-proto\r\n\r\n"))
+    s.on("data", (c: Buffer) => { text += c.toString() })
+    await expect.poll(() => held.length).toBe(before + 1)
+    s.write("early-1,")
+    s.write("early-2,")
+    const one = held[before]!
+    expect(one.got).toBe("")
+    one.answer()
+    await expect.poll(() => text).toMatch(/^HTTP\/1\.1 101 /)
+    s.write("late")
+    await expect.poll(() => one.got).toBe("early-1,early-2,late")
+    s.destroy()
   })
 
   it("an upstream that refuses the upgrade → 502 to the client", async () => {
