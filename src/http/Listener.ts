@@ -25,6 +25,7 @@ import { connectTunnel } from "./connectTunnel.ts"
 import { makeServer, reloadCertificatesOnSighup } from "./tlsListener.ts"
 import { listenerSecureOptions } from "../services/tlsFiles.ts"
 import { upgradeTunnel } from "./upgradeTunnel.ts"
+import { cutOnTimeout } from "./socketTimeouts.ts"
 import { Router } from "../services/Router.ts"
 import { Upstream } from "../services/Upstream.ts"
 import { normaliseIp, RequestPipeline, VIA } from "./RequestPipeline.ts"
@@ -59,6 +60,7 @@ export const makeListener = Effect.gen(function*() {
     noDelay: true
   })
   server.timeout = Math.max(cfg.timeouts.read, cfg.timeouts.write)
+  server.on("timeout", cutOnTimeout)
 
   server.on("request", (req: IncomingMessage, res: ServerResponse) => pipeline.handle(req, res, false))
   server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => pipeline.handle(req, res, true))

@@ -37,6 +37,7 @@ import { thenNow } from "./decidedNow.ts"
 import { type ControlAnswer, controlAnswer, writeControl } from "./controlEndpoints.ts"
 import { isMetricsRequest, mainPortMetrics } from "./metricsEndpoint.ts"
 import { problemFor, writeProblem } from "./errorResponse.ts"
+import { wasCut } from "./socketTimeouts.ts"
 import { filterPhase, logRefusal, refusalFor, withVerdict } from "./phases/filter.ts"
 import { answerAsFinalRecipient, maxForwards } from "./phases/maxForwards.ts"
 import { route, type Routed, type SelfCheck } from "./phases/route.ts"
@@ -300,6 +301,16 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
         accessLog.log(accessEntry(ctx, end - ctx.startNs))
       }
 
+      /** A "client abort" that was the server's own timeout cutting the connection (socketTimeouts.ts). */
+      const timedOut = (ctx: RequestContext, res: ServerResponse): void => {
+        if (!wasCut(res.req.socket)) return
+        if (res.req.complete) ctx.outcome = "write_timeout"
+        else {
+          ctx.outcome = "read_timeout"
+          ctx.status = 408
+        }
+      }
+
       /** The one place a failure becomes an answer (errorResponse.ts), then `record`. */
       const finish = (ctx: RequestContext, res: ServerResponse, exit: Exit.Exit<void, RequestError>): void => {
         if (Exit.isSuccess(exit)) return record(ctx)
@@ -311,12 +322,14 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
           if (e._tag === "ClientAborted") {
             res.destroy()
             ctx.status = 499
+            timedOut(ctx, res)
           } else writeProblem(res, problemFor(e), ctx)
           return record(ctx)
         }
         if (Cause.hasInterruptsOnly(exit.cause)) {
           ctx.outcome = "client_abort"
           ctx.status = ctx.status || 499
+          timedOut(ctx, res)
           return record(ctx)
         }
         ctx.outcome = "defect"

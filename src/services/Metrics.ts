@@ -107,6 +107,8 @@ const disabled: MetricsHooks = {
   observeReclaimer: noop
 }
 
+/** Outcomes that end a request on the client's side: they say nothing about the backend's health. */
+const CLIENT_SIDE_OUTCOMES: ReadonlySet<string> = new Set(["client_abort", "ClientAborted", "read_timeout", "write_timeout"])
 /** Upstream failures that say the backend itself is unreachable (passive health). */
 const DOWN_OUTCOMES: ReadonlySet<string> = new Set(["upstream_connect", "upstream_dns", "upstream_timeout", "upstream_tls"])
 
@@ -211,7 +213,7 @@ const makeEnabled = Effect.gen(function*() {
       }
       u.h.record(Number(ctx.upstreamNs) / 1e9)
     }
-    if (ctx.kind === "reverse" && ctx.outcome !== "client_abort" && configuredOrigins.has(ctx.upstream)) {
+    if (ctx.kind === "reverse" && !CLIENT_SIDE_OUTCOMES.has(ctx.outcome) && configuredOrigins.has(ctx.upstream)) {
       const up = DOWN_OUTCOMES.has(ctx.outcome) ? 0 : 1
       if (backendUp.get(ctx.upstream) !== up) backendUp.set(ctx.upstream, up)
     }

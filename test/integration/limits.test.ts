@@ -57,6 +57,27 @@ describe("input limits", () => {
     expect(statusOf(r.text)).toBe(200)
   })
 
+  it("a body that stops arriving: the read timeout cuts the connection, aborts the upstream request, and the access log says 408 read_timeout (not a client abort)", async () => {
+    // the connection's inactivity limit is the larger of the read and write timeouts
+    const quick = await startProxy({ server: { timeouts: { read: "500ms", write: "500ms" } }, routing: { default_backend: origin.url } })
+    try {
+      const closed = await new Promise<boolean>((resolve) => {
+        const s = connect(quick.port, "127.0.0.1", () => s.write("POST /slow-body HTTP/1.1\r\nHost: a\r\nContent-Length: 900\r\n\r\n0123456789"))
+        s.on("close", () => resolve(true))
+        s.on("error", () => {})
+      })
+      expect(closed).toBe(true)
+      await expect.poll(() => quick.entries().find((e) => e.url === "/slow-body")).toBeDefined()
+      const entry = quick.entries().find((e) => e.url === "/slow-body")!
+      expect(entry.status).toBe(408)
+      expect(entry.outcome).toBe("read_timeout")
+      // the origin got the request head and part of the body, never all of it: its request was aborted
+      expect(origin.seen.some((r) => r.url === "/slow-body")).toBe(false)
+    } finally {
+      await quick.stop()
+    }
+  })
+
   it("slowloris: a client dribbling its header section is dropped after the read timeout", async () => {
     const outcome = await new Promise<{ closed: boolean; text: string }>((resolve) => {
       const s = connect(proxy.port, "127.0.0.1", () => s.write("GET / HTTP/1.1\r\nHost: a\r\n"))
