@@ -301,13 +301,18 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
         accessLog.log(accessEntry(ctx, end - ctx.startNs))
       }
 
-      /** A "client abort" that was the server's own timeout cutting the connection (socketTimeouts.ts). */
-      const timedOut = (ctx: RequestContext, res: ServerResponse): void => {
+      /**
+       * A request that ended on the client's side: 499 if no response head went out, else the status
+       * sent (as nginx logs them). A "client abort" that was the server's own timeout cutting the
+       * connection is `read_timeout` (408 before any head) or `write_timeout` (socketTimeouts.ts).
+       */
+      const cutShort = (ctx: RequestContext, res: ServerResponse): void => {
+        ctx.status = res.headersSent ? res.statusCode : 499
         if (!wasCut(res.req.socket)) return
         if (res.req.complete) ctx.outcome = "write_timeout"
         else {
           ctx.outcome = "read_timeout"
-          ctx.status = 408
+          if (!res.headersSent) ctx.status = 408
         }
       }
 
@@ -321,15 +326,13 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
           metrics.refused(e)
           if (e._tag === "ClientAborted") {
             res.destroy()
-            ctx.status = 499
-            timedOut(ctx, res)
+            cutShort(ctx, res)
           } else writeProblem(res, problemFor(e), ctx)
           return record(ctx)
         }
         if (Cause.hasInterruptsOnly(exit.cause)) {
           ctx.outcome = "client_abort"
-          ctx.status = ctx.status || 499
-          timedOut(ctx, res)
+          cutShort(ctx, res)
           return record(ctx)
         }
         ctx.outcome = "defect"

@@ -78,6 +78,36 @@ describe("input limits", () => {
     }
   })
 
+  it("a client that stops reading a large response: the write timeout cuts it, and the access log keeps the status sent, 200 write_timeout", async () => {
+    const big = await startOrigin((_req, res) => {
+      const mb = Buffer.alloc(1 << 20, 97)
+      let n = 0
+      res.writeHead(200, { "content-length": 64 * mb.length })
+      const pump = () => {
+        while (n < 64 && !res.destroyed) {
+          n++
+          if (!res.write(mb)) return void res.once("drain", pump)
+        }
+        res.end()
+      }
+      pump()
+    })
+    const quick = await startProxy({ server: { timeouts: { read: "500ms", write: "500ms" } }, routing: { default_backend: big.url } })
+    try {
+      const s = connect(quick.port, "127.0.0.1", () => s.write("GET /big HTTP/1.1\r\nHost: a\r\n\r\n"))
+      s.pause() // never reads: the proxy's writes back up until the timeout
+      s.on("error", () => {})
+      await expect.poll(() => quick.entries().find((e) => e.url === "/big"), { timeout: 5000 }).toBeDefined()
+      const entry = quick.entries().find((e) => e.url === "/big")!
+      expect(entry.outcome).toBe("write_timeout")
+      expect(entry.status).toBe(200)
+      s.destroy()
+    } finally {
+      await quick.stop()
+      await big.close()
+    }
+  })
+
   it("slowloris: a client dribbling its header section is dropped after the read timeout", async () => {
     const outcome = await new Promise<{ closed: boolean; text: string }>((resolve) => {
       const s = connect(proxy.port, "127.0.0.1", () => s.write("GET / HTTP/1.1\r\nHost: a\r\n"))
