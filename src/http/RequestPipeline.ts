@@ -406,6 +406,7 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
           if (fiber !== undefined) fiber.interruptUnsafe()
           else if (exchange !== undefined) {
             exchange.abort()
+            this.ctx.bytesOut = exchange.bytes
             this.end(Exit.interrupt())
           }
         }

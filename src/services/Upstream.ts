@@ -90,6 +90,8 @@ export interface UpgradedConnection {
 /** Stops an exchange in flight (its `done` is then never called). */
 export interface Aborter {
   abort(): void
+  /** Response body bytes handed to the sink so far (what an aborted exchange had relayed). */
+  readonly bytes: number
 }
 
 export interface ForwardResult {

@@ -101,6 +101,9 @@ describe("input limits", () => {
       const entry = quick.entries().find((e) => e.url === "/big")!
       expect(entry.outcome).toBe("write_timeout")
       expect(entry.status).toBe(200)
+      // what was relayed before the cut, not 0 and not the whole 64 MiB
+      expect(entry.bytes_out).toBeGreaterThan(0)
+      expect(entry.bytes_out).toBeLessThan(64 * (1 << 20))
       s.destroy()
     } finally {
       await quick.stop()
