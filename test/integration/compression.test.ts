@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { request } from "node:http"
 import * as zlib from "node:zlib"
 import { type Origin, startOrigin } from "../fixtures/origins.ts"
+import { scrape } from "../fixtures/metrics.ts"
 import { type RunningProxy, startProxy } from "../fixtures/proxy.ts"
 
 const TEXT = JSON.stringify({ items: Array.from({ length: 400 }, (_, i) => ({ id: i, name: `item-${i}`, tags: ["a", "b", "c"] })) })
@@ -165,7 +166,7 @@ describe("compression (gzip / br / zstd)", () => {
 
   it("records the compression ratio in the metrics", async () => {
     await get(proxy.port, "/json", { "accept-encoding": "gzip" })
-    const text = await (await fetch(`http://127.0.0.1:${proxy.metricsPort}/metrics`)).text()
+    const text = await scrape(proxy.metricsPort)
     expect(text).toMatch(/gatehouse_compressed_responses_total\{algorithm="gzip"\} [1-9]/)
     expect(text).toMatch(/gatehouse_compression_ratio_bucket\{algorithm="gzip",le="0.5"\} [1-9]/)
   })
@@ -186,7 +187,7 @@ describe("compression with the cache (one stored representation per coding, no r
     await origin.close()
   })
   const compressedCount = async () => {
-    const text = await (await fetch(`http://127.0.0.1:${proxy.metricsPort}/metrics`)).text()
+    const text = await scrape(proxy.metricsPort)
     let n = 0
     for (const m of text.matchAll(/^gatehouse_compressed_responses_total\{[^}]*\} (\d+)$/gm)) n += Number(m[1])
     return n

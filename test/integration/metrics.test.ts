@@ -10,7 +10,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { allEvents, eventReader, execute, fixture, NODE } from "../fixtures/cli.ts"
 import { rawRequest, statusOf } from "../fixtures/raw.ts"
-import { sample } from "../fixtures/metrics.ts"
+import { sample, scrape as scrapeMetrics } from "../fixtures/metrics.ts"
 import { type Origin, startOrigin } from "../fixtures/origins.ts"
 import { type RunningProxy, startProxy } from "../fixtures/proxy.ts"
 
@@ -145,12 +145,11 @@ describe("metrics: cache, refusals by rule, CLI processes, CONNECT", () => {
     await origin.close()
     rmSync(dir, { recursive: true, force: true })
   })
-  const scrape = (p: RunningProxy) => fetch(`http://127.0.0.1:${p.metricsPort}/metrics`).then((r) => r.text())
 
   it("cache hits, misses, stores, stale serves, evictions, size and entries come from the cache's own stats", async () => {
     for (let i = 0; i < 3; i++) await (await fetch(`${proxy.url}/c`)).text()
     const stats = (await (await fetch(`${proxy.url}/admin/cache/stats`)).json()) as Record<string, number>
-    const text = await scrape(proxy)
+    const text = await scrapeMetrics(proxy.metricsPort)
     expect(sample(text, "gatehouse_cache_hits_total", {})).toBe(2)
     expect(sample(text, "gatehouse_cache_misses_total", {})).toBe(1)
     expect(sample(text, "gatehouse_cache_stores_total", {})).toBe(1)
@@ -171,7 +170,7 @@ describe("metrics: cache, refusals by rule, CLI processes, CONNECT", () => {
     expect(blocked).toBe(403)
     const connect = await rawRequest(proxy.port, "CONNECT 127.0.0.1:1 HTTP/1.1\r\nHost: 127.0.0.1:1\r\n\r\n")
     expect(statusOf(connect.text)).toBe(403)
-    const text = await scrape(proxy)
+    const text = await scrapeMetrics(proxy.metricsPort)
     expect(sample(text, "gatehouse_blocked_requests_total", { rule: "security.filtering.domains.blocked: blocked.example" })).toBe(1)
     expect(sample(text, "gatehouse_blocked_requests_total", { rule: "server.connect.allowed_ports" })).toBe(1)
     expect(sample(text, "gatehouse_http_requests_total", { method: "CONNECT", status_class: "4xx", route: "connect" })).toBe(1)
@@ -186,7 +185,7 @@ describe("metrics: cache, refusals by rule, CLI processes, CONNECT", () => {
       statuses.push(r.status)
     }
     expect(statuses).toEqual([200, 429, 429])
-    const text = await scrape(limited)
+    const text = await scrapeMetrics(limited.metricsPort)
     expect(sample(text, "gatehouse_rate_limited_requests_total", { rule: "security.rate_limiting" })).toBe(2)
     expect(sample(text, "gatehouse_http_requests_total", { method: "GET", status_class: "4xx" })).toBe(2)
   })
@@ -198,13 +197,13 @@ describe("metrics: cache, refusals by rule, CLI processes, CONNECT", () => {
     const events = eventReader(res)
     expect((await events.next())?.type).toBe("start")
     expect((await events.next())?.data).toBe("first\n")
-    expect(sample(await scrape(proxy), "gatehouse_cli_processes_running", {})).toBe(1)
+    expect(sample(await scrapeMetrics(proxy.metricsPort), "gatehouse_cli_processes_running", {})).toBe(1)
     writeFileSync(gate, "")
     await events.rest()
     expect(existsSync(gate)).toBe(true)
     await allEvents(await execute(proxy.url, { command: "node", args: [fixture("exit.mjs"), "code", "3"] }))
-    await expect.poll(async () => sample(await scrape(proxy), "gatehouse_cli_processes_finished_total", { outcome: "exit_nonzero" })).toBe(1)
-    const text = await scrape(proxy)
+    await expect.poll(async () => sample(await scrapeMetrics(proxy.metricsPort), "gatehouse_cli_processes_finished_total", { outcome: "exit_nonzero" })).toBe(1)
+    const text = await scrapeMetrics(proxy.metricsPort)
     expect(sample(text, "gatehouse_cli_processes_running", {})).toBe(0)
     expect(sample(text, "gatehouse_cli_processes_finished_total", { outcome: "exit_zero" })).toBe(1)
   })
