@@ -23,6 +23,11 @@ export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("Payl
   limit: Schema.Number
 }) {}
 
+/** A request the proxy understands but cannot relay: a transfer coding other than chunked (RFC 9112 §6.1 → 501). */
+export class NotImplemented extends Schema.TaggedError<NotImplemented>()("NotImplemented", {
+  reason: Schema.String
+}) {}
+
 /** A request refused by policy (CONNECT port, later: domain filter, ACL). */
 export class Forbidden extends Schema.TaggedError<Forbidden>()("Forbidden", {
   reason: Schema.String,
@@ -149,6 +154,7 @@ export type RequestError =
   | UriTooLong
   | HeadersTooLarge
   | PayloadTooLarge
+  | NotImplemented
   | Forbidden
   | Blocked
   | NoRoute

@@ -89,10 +89,11 @@ describe("RFC 9110/9112 proxy duties", () => {
     expect(r.closed).toBe(true)
   })
 
-  it("RFC 9112 §7.1.1/§7.1.2: chunked request with extensions and trailers is relayed with the right body", async () => {
+  it("RFC 9112 §7.1.1/§7.1.2: chunked request with extensions and trailers is de-chunked and its body relayed (trailers dropped)", async () => {
     const r = await send("POST /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n4;name=value\r\nWiki\r\n5;x\r\npedia\r\n0\r\nX-Trailer: t\r\n\r\n")
     expect(statusOf(r.text)).toBe(200)
     expect(bodyOf(r.text).body).toBe("Wikipedia")
+    expect((bodyOf(r.text) as unknown as { trailers: Record<string, string> }).trailers).toEqual({})
   })
 
   it("RFC 9110 §6.5: response trailers from a chunked upstream response reach the client", async () => {
@@ -100,6 +101,39 @@ describe("RFC 9110/9112 proxy duties", () => {
     expect(r.text).toContain("part1;")
     expect(r.text).toContain("part2")
     expect(r.text.toLowerCase()).toContain("x-checksum: abc123")
+  })
+
+  it("RFC 9112 §6.1: a transfer coding before chunked (gzip, chunked) is refused with 501, never relayed without it", async () => {
+    const before = origin.seen.length
+    for (const te of ["gzip, chunked", "deflate,chunked"]) {
+      const r = await send(`POST /te HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: ${te}\r\n\r\n5\r\nhello\r\n0\r\n\r\n`)
+      expect(statusOf(r.text), te).toBe(501)
+      expect(r.closed, te).toBe(true)
+    }
+    expect(origin.seen.length).toBe(before)
+    // plain chunked, in any case, is relayed
+    const ok = await send("POST /te HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: Chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+    expect(bodyOf(ok.text).body).toBe("hello")
+  })
+
+  it("§7.6.2: a Max-Forwards beyond 2^53 is still decremented, never rounded up", async () => {
+    const r = await send("OPTIONS /x HTTP/1.1\r\nHost: a\r\nMax-Forwards: 99999999999999999999\r\nConnection: close\r\n\r\n")
+    expect(bodyOf(r.text).headers["max-forwards"]).toBe(String(Number.MAX_SAFE_INTEGER - 1))
+  })
+
+  it("§7.6.3: Via names the protocol version received: 1.0 for an HTTP/1.0 request", async () => {
+    const r = await send("GET /v10 HTTP/1.0\r\nHost: a\r\n\r\n")
+    expect(bodyOf(r.text).headers["via"]).toBe("1.0 gatehouse")
+    const r11 = await send("GET /v11 HTTP/1.1\r\nHost: a\r\nVia: 1.0 edge\r\nConnection: close\r\n\r\n")
+    expect(bodyOf(r11.text).headers["via"]).toBe("1.0 edge, 1.1 gatehouse")
+  })
+
+  it("§9.3.7: OPTIONS * is answered by the proxy with Allow (it names the server the client talks to)", async () => {
+    const before = origin.seen.length
+    const r = await send("OPTIONS * HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    expect(statusOf(r.text)).toBe(200)
+    expect(r.text.toLowerCase()).toContain("allow: get, head")
+    expect(origin.seen.length).toBe(before)
   })
 
   it("RFC 9112 §9.3.2: pipelined requests are answered in order", async () => {

@@ -17,7 +17,8 @@ export const maxForwards = (req: IncomingMessage): MaxForwardsDecision => {
   const header = req.headers["max-forwards"]
   if (header === undefined) return { answer: false, forward: undefined }
   const raw = Array.isArray(header) ? header[0] ?? "" : header
-  const n = /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : NaN
+  // a value beyond 2^53 stays a (huge) number that decrements, instead of rounding up on the way out
+  const n = /^\d+$/.test(raw.trim()) ? Math.min(Number(raw.trim()), Number.MAX_SAFE_INTEGER) : NaN
   if (Number.isNaN(n)) return { answer: false, forward: undefined }
   return n === 0 ? { answer: true } : { answer: false, forward: n - 1 }
 }

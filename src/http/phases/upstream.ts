@@ -131,7 +131,8 @@ export const prepareExchange = (
     clientIp: ctx.clientIp,
     proto: (req.socket as { encrypted?: boolean }).encrypted === true ? "https" : "http",
     host: routed.requestedHost,
-    via: options.via,
+    // Via names the version this hop received (RFC 9110 §7.6.3)
+    via: req.httpVersionMinor === 0 ? via10(options.via) : options.via,
     requestId: ctx.id,
     maxForwards: options.maxForwards,
     contentLength: head.contentLength === undefined ? undefined : String(head.contentLength),
@@ -156,6 +157,9 @@ export const prepareExchange = (
     }
   }
 }
+
+/** "1.1 gatehouse" → "1.0 gatehouse", for a request that arrived as HTTP/1.0. */
+const via10 = (via: string): string => `1.0${via.slice(via.indexOf(" "))}`
 
 /** The upstream exchange as an Effect (sampled requests: it runs inside their spans). */
 export const forwardUpstream = (

@@ -5,7 +5,7 @@
 import * as Effect from "effect/Effect"
 import type { IncomingMessage } from "node:http"
 import type { ServerSection } from "../../domain/config/server.ts"
-import { BadRequest, PayloadTooLarge, UriTooLong } from "../../domain/errors.ts"
+import { BadRequest, NotImplemented, PayloadTooLarge, UriTooLong } from "../../domain/errors.ts"
 import { classifyTarget, type RequestTarget } from "../../domain/requestTarget.ts"
 
 export interface RequestHead {
@@ -15,7 +15,10 @@ export interface RequestHead {
   readonly hasBody: boolean
 }
 
-export const validate = (req: IncomingMessage, server: ServerSection): Effect.Effect<RequestHead, BadRequest | UriTooLong | PayloadTooLarge> => {
+/** "chunked", in any case and spacing, and nothing else. */
+const isChunkedOnly = (te: string): boolean => te.length === 7 ? te.toLowerCase() === "chunked" : te.trim().toLowerCase() === "chunked"
+
+export const validate = (req: IncomingMessage, server: ServerSection): Effect.Effect<RequestHead, BadRequest | UriTooLong | PayloadTooLarge | NotImplemented> => {
   const url = req.url ?? ""
   const limits = server.limits
   if (url.length > limits.max_url_bytes) return Effect.fail(new UriTooLong({ length: url.length, limit: limits.max_url_bytes }))
@@ -29,6 +32,11 @@ export const validate = (req: IncomingMessage, server: ServerSection): Effect.Ef
   const te = req.headers["transfer-encoding"]
   if (te !== undefined && req.httpVersionMinor === 0 && req.httpVersionMajor === 1) {
     return Effect.fail(new BadRequest({ reason: "Transfer-Encoding in an HTTP/1.0 request (RFC 9112 §6.1)" }))
+  }
+  // llhttp insists on chunked last and de-chunks; a coding before it (gzip, chunked) would be lost on
+  // the way out, so it is refused as nginx does (RFC 9112 §6.1: 501 for a coding not understood)
+  if (te !== undefined && !isChunkedOnly(te)) {
+    return Effect.fail(new NotImplemented({ reason: `Transfer-Encoding "${te}" is not supported; only chunked (RFC 9112 §6.1)` }))
   }
   const cl = req.headers["content-length"]
   const contentLength = cl === undefined ? undefined : Number(cl)
