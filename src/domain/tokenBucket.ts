@@ -49,7 +49,24 @@ export const idleExpiryMs = (policy: BucketPolicy): number => Math.ceil((policy.
  * draft-ietf-httpapi-ratelimit-headers (draft-06/07 field syntax):
  *   RateLimit-Policy: 100;w=1;burst=200     RateLimit: limit=200, remaining=17, reset=2
  */
-export const policyHeader = (policy: BucketPolicy): string => `${policy.rate};w=1;burst=${policy.burst}`
+export const policyHeader = (policy: BucketPolicy): string => {
+  const { quota, window } = quotaWindow(policy.rate)
+  return `${quota};w=${window};burst=${policy.burst}`
+}
+
+/**
+ * The rate as the draft's whole quota per window in seconds (its quota is an Integer): 100/s → 100;w=1,
+ * 0.5/s → 1;w=2, 1.5/s → 3;w=2, 0.3/s → 3;w=10. A rate no window up to an hour makes whole is rounded
+ * down over the window in which it gives one request at least.
+ */
+export const quotaWindow = (rate: number): { readonly quota: number; readonly window: number } => {
+  for (let window = 1; window <= 3600; window++) {
+    const quota = Math.round(rate * window)
+    if (quota >= 1 && Math.abs(quota - rate * window) < 1e-9 * window) return { quota, window }
+  }
+  const window = Math.max(1, Math.ceil(1 / rate))
+  return { quota: Math.max(1, Math.floor(rate * window)), window }
+}
 
 export const rateLimitHeader = (d: Decision, policy: BucketPolicy): string =>
   `limit=${policy.burst}, remaining=${d.remaining}, reset=${Math.ceil((d.allowed ? d.resetMs : d.retryAfterMs) / 1000)}`
