@@ -158,6 +158,7 @@ export const makeListener = Effect.gen(function*() {
   yield* Effect.addFinalizer(() =>
     Effect.gen(function*() {
       yield* lifecycle.beginDrain
+      yield* pipeline.drain
       const inFlight = (yield* FiberSet.size(fibers)) + pipeline.inFlight()
       yield* Effect.logInfo("gatehouse draining").pipe(Effect.annotateLogs({ in_flight: inFlight, grace_ms: cfg.timeouts.shutdown_grace }))
       server.close()

@@ -55,7 +55,7 @@ import { makeCacheAdmin } from "./cacheAdmin.ts"
 import { type CachePlan, hasCompletion, makeCacheLookup } from "./phases/cacheLookup.ts"
 import { forwardUpstream, prepareExchange, type PreparedExchange, type UpstreamPhaseOptions } from "./phases/upstream.ts"
 import { type RequestHead, validate } from "./phases/validate.ts"
-import { UpstreamError } from "../domain/errors.ts"
+import { EndpointNotFound, UpstreamError } from "../domain/errors.ts"
 import type { ResponseGuard } from "../services/Filter.ts"
 import type { CompressedResponse } from "../services/Compression.ts"
 
@@ -74,6 +74,12 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
   readonly idle: Effect.Effect<void>
   /** Requests in flight now. */
   readonly inFlight: () => number
+  /**
+   * Graceful shutdown begins: every response whose head is not out yet, and every later request's,
+   * says `Connection: close` and closes its connection when done (RFC 9112 §9.6), instead of
+   * promising a keep-alive the draining listener will not keep.
+   */
+  readonly drain: Effect.Effect<void>
   /** Makes a request id: the client's X-Request-Id when well-formed, else a new one. */
   readonly requestId: (incoming: string | undefined) => string
   /** Whether an absolute-form target names this listener (served locally, never looped). */
@@ -178,7 +184,12 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
         return answer !== undefined ? answerControl(run, answer) : thenNow(cacheAdmin(ctx.method, path), run, adminCache)
       }
 
-      const adminCache = (run: Run, answer: ControlAnswer | undefined): Decision => answer !== undefined ? answerControl(run, answer) : health(run)
+      /** /admin/* belongs to the proxy: a path no admin endpoint serves is 404 here, never routed (the token stays in). */
+      const adminCache = (run: Run, answer: ControlAnswer | undefined): Decision => {
+        if (answer !== undefined) return answerControl(run, answer)
+        run.ctx.kind = "control"
+        return Effect.fail(new EndpointNotFound({ path: controlPath(run) }))
+      }
 
       const health = (run: Run): Decision => {
         const answer = controlAnswer(run.ctx.method, controlPath(run), lifecycle.state)
@@ -198,7 +209,8 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
       const maxForwardsPhase = (run: Run): Decision => {
         const { req, res, ctx } = run
         const mf = maxForwards(req)
-        if (mf.answer) {
+        // OPTIONS * asks about the server the client talks to: this one (RFC 9110 §9.3.7)
+        if (mf.answer || run.head!.target.form === "asterisk") {
           ctx.kind = "control"
           ctx.status = answerAsFinalRecipient(req, res, VIA)
           return ANSWERED
@@ -344,6 +356,13 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
       const context = yield* Effect.context<never>()
       const runFork = Effect.runForkWith(context)
       let active = 0
+      /** The runs in flight (for `drain`); a run leaves it when it ends. */
+      const live = new Set<Run>()
+      let draining = false
+      const drain = Effect.sync(() => {
+        draining = true
+        for (const run of live) if (!run.res.headersSent) run.res.shouldKeepAlive = false
+      })
       let idleWaiters: Array<() => void> = []
       const idle = Effect.callback<void>((resume) => {
         if (active === 0) resume(Effect.void)
@@ -394,6 +413,7 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
           this.ended = true
           this.fiber = undefined
           this.exchange = undefined
+          live.delete(this)
           finish(this.ctx, this.res, exit)
           wakeIdleWaiters(--active)
         }
@@ -505,12 +525,14 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
         tracing.sample(req, ctx)
         active++
         const run = new Run(req, res, ctx, expectContinue)
+        live.add(run)
+        if (draining) res.shouldKeepAlive = false
         ;(res as RunOwner)[RUN] = run
         res.on("close", onResponseClose)
         run.start()
       }
 
-      return RequestPipeline.of({ requestId, isSelf, handle, idle, inFlight: () => active })
+      return RequestPipeline.of({ requestId, isSelf, handle, idle, inFlight: () => active, drain })
     })
   )
 }

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { networkInterfaces } from "node:os"
 import { type RunningProxy, startProxy } from "../fixtures/proxy.ts"
 import { send } from "../fixtures/client.ts"
+import { type Origin, startOrigin } from "../fixtures/origins.ts"
 
 const externalV4 = Object.values(networkInterfaces()).flat().find((a) => a !== undefined && !a.internal && a.family === "IPv4")?.address
 
@@ -62,5 +63,31 @@ describe("admin endpoints without an admin token: loopback only", () => {
     expect(r.json["detail"]).toContain("security.admin_token")
     // health endpoints stay open to everyone
     expect((await send(proxy.port, "/health/liveness", { connectTo: externalV4!, localAddress: externalV4! })).status).toBe(200)
+  })
+})
+
+describe("/admin/* belongs to the proxy", () => {
+  let origin: Origin
+  let proxy: RunningProxy
+  beforeAll(async () => {
+    origin = await startOrigin()
+    proxy = await startProxy({ routing: { default_backend: origin.url }, security: { filters_file: "", admin_token: "s3cret-admin" } })
+  })
+  afterAll(async () => {
+    await proxy.stop()
+    await origin.close()
+  })
+
+  it("threat: credential leak — an /admin/ path no endpoint serves is 404 with the token, never routed to the backend", async () => {
+    for (const path of ["/admin/nope", "/admin", "/admin/cache/nope"]) {
+      const r = await send(proxy.port, path, { headers: { authorization: "Bearer s3cret-admin" } })
+      expect(r.status, path).toBe(404)
+      expect(r.json["error"], path).toBe("not_found")
+    }
+    expect((await send(proxy.port, "/admin/nope")).status).toBe(401)
+    expect(origin.seen).toHaveLength(0)
+    // the rest of the space is still routed
+    expect((await send(proxy.port, "/administrator")).status).toBe(200)
+    expect(origin.seen.map((s) => s.url)).toEqual(["/administrator"])
   })
 })
