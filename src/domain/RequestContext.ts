@@ -6,7 +6,10 @@ export interface RequestContext {
   readonly method: string
   readonly url: string
   kind: "forward" | "reverse" | "control" | "connect" | "invalid"
+  /** The upstream contacted ("" when none was, e.g. a cache hit). */
   upstream: string
+  /** A reverse-proxied request's backend even when the cache answered it (the metrics' route label); "" otherwise. */
+  backend: string
   status: number
   bytesIn: number
   bytesOut: number
@@ -39,6 +42,7 @@ export const newRequestContext = (id: string, startNs: bigint, clientIp: string,
   url,
   kind: "invalid",
   upstream: "",
+  backend: "",
   status: 0,
   bytesIn: 0,
   bytesOut: 0,

@@ -200,7 +200,7 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
       const answerControl = (run: Run, answer: ControlAnswer): Decision => {
         const { res, ctx } = run
         ctx.kind = "control"
-        writeControl(res, answer, ctx.method)
+        ctx.bytesOut = writeControl(res, answer, ctx.method)
         ctx.status = answer.status
         return ANSWERED
       }
@@ -247,9 +247,19 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
 
       /** phase: route, then (forward proxy) destination: the SSRF guard pins the checked address of the target (phases/destination.ts). */
       const routePhase = (run: Run, cached: CachePlan): Decision => {
-        if (cached.answered) return ANSWERED
+        if (cached.answered) {
+          hitBackend(run)
+          return ANSWERED
+        }
         run.cached = cached
         return thenNow(route(run.head!, run.req.headers.host ?? "", router, isSelf), run, destination)
+      }
+
+      /** A reverse-proxied cache hit still names the backend it stands for, in the metrics (routing is synchronous). */
+      const hitBackend = (run: Run): void => {
+        if (run.ctx.kind !== "reverse") return
+        const routed = route(run.head!, run.req.headers.host ?? "", router, isSelf)
+        if (Exit.isExit(routed) && Exit.isSuccess(routed)) run.ctx.backend = (routed as Exit.Success<Routed, never>).value.backend.origin
       }
 
       const destination = (run: Run, routed: Routed): Decision => thenNow(pinDestination(destinations, run.head!, routed), run, planned)

@@ -38,13 +38,20 @@ export const controlAnswer = (method: string, path: string, lifecycle: () => Lif
   }
 }
 
-export const writeControl = (res: ServerResponse, answer: ControlAnswer, method: string): void => {
+/** Writes the answer; returns the body bytes sent (for the access log). */
+export const writeControl = (res: ServerResponse, answer: ControlAnswer, method: string): number => {
   const body = JSON.stringify(answer.body) + "\n"
+  const length = Buffer.byteLength(body)
   res.writeHead(answer.status, {
     "content-type": "application/json",
-    "content-length": Buffer.byteLength(body),
+    "content-length": length,
     "cache-control": "no-store",
     ...(answer.status === 405 ? { allow: "GET, HEAD" } : {})
   })
-  res.end(method === "HEAD" ? undefined : body)
+  if (method === "HEAD") {
+    res.end()
+    return 0
+  }
+  res.end(body)
+  return length
 }

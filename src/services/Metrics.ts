@@ -173,8 +173,11 @@ const makeEnabled = Effect.gen(function*() {
   for (const r of config.routing.rules) configuredOrigins.add(parseBackend(r.forward.target).origin)
   if (config.routing.default_backend !== "") configuredOrigins.add(parseBackend(config.routing.default_backend).origin)
 
-  const routeOf = (ctx: RequestContext): string =>
-    ctx.kind === "reverse" ? (configuredOrigins.has(ctx.upstream) ? ctx.upstream : "reverse") : ctx.kind
+  const routeOf = (ctx: RequestContext): string => {
+    if (ctx.kind !== "reverse") return ctx.kind
+    const origin = ctx.upstream !== "" ? ctx.upstream : ctx.backend
+    return configuredOrigins.has(origin) ? origin : "reverse"
+  }
 
   // route → method → status class (index 0 "none", 1..5 "1xx".."5xx"): found without building a key
   // string per request (label values are config or constant strings, their hashes are cached)

@@ -52,6 +52,14 @@ describe("metrics (OpenTelemetry → Prometheus)", () => {
     expect(text).not.toContain('"127.0.0.1"')
   })
 
+  it("a control endpoint's answer is counted and logged with the body bytes it sent", async () => {
+    const sent = Buffer.byteLength(JSON.stringify({ status: "up" }) + "\n")
+    const entry = proxy.entries().find((e) => e["url"] === "/health/liveness")
+    expect(entry?.["bytes_out"]).toBe(sent)
+    const text = await scrape(`http://127.0.0.1:${proxy.metricsPort}/metrics`)
+    expect(sample(text, "gatehouse_http_response_body_bytes_total", { method: "GET", route: "control" })).toBe(sent)
+  })
+
   it("has request and upstream duration histograms, connection and pool gauges", async () => {
     const text = await scrape(`http://127.0.0.1:${proxy.metricsPort}/metrics`)
     expect(text).toContain("# TYPE gatehouse_http_request_duration_seconds histogram")
@@ -206,5 +214,31 @@ describe("metrics: cache, refusals by rule, CLI processes, CONNECT", () => {
     const text = await scrapeMetrics(proxy.metricsPort)
     expect(sample(text, "gatehouse_cli_processes_running", {})).toBe(0)
     expect(sample(text, "gatehouse_cli_processes_finished_total", { outcome: "exit_zero" })).toBe(1)
+  })
+})
+
+describe("metrics with the cache on", () => {
+  let origin: Origin
+  let proxy: RunningProxy
+  beforeAll(async () => {
+    origin = await startOrigin((_req, res) => {
+      res.writeHead(200, { "cache-control": "max-age=60", "content-length": 2 })
+      res.end("ok")
+    })
+    proxy = await startProxy({ routing: { default_backend: origin.url }, cache: { enabled: true } })
+  })
+  afterAll(async () => {
+    await proxy.stop()
+    await origin.close()
+  })
+
+  it("a cache hit counts under the route of the backend it stands for, not the unconfigured \"reverse\"", async () => {
+    for (let i = 0; i < 2; i++) await (await fetch(`${proxy.url}/cached`)).text()
+    expect(origin.seen).toHaveLength(1)
+    const text = await scrapeMetrics(proxy.metricsPort)
+    expect(sample(text, "gatehouse_http_requests_total", { method: "GET", status_class: "2xx", route: origin.url })).toBe(2)
+    expect(sample(text, "gatehouse_http_requests_total", { route: "reverse" })).toBeUndefined()
+    // the access log names no upstream for the hit: none was contacted
+    expect(proxy.entries().map((e) => e["upstream"])).toEqual([origin.url, ""])
   })
 })
