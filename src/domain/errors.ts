@@ -28,6 +28,11 @@ export class NotImplemented extends Schema.TaggedError<NotImplemented>()("NotImp
   reason: Schema.String
 }) {}
 
+/** A request line naming a major version other than HTTP/1 (RFC 9110 §15.6.6 → 505). */
+export class VersionNotSupported extends Schema.TaggedError<VersionNotSupported>()("VersionNotSupported", {
+  version: Schema.String
+}) {}
+
 /** A request refused by policy (CONNECT port, later: domain filter, ACL). */
 export class Forbidden extends Schema.TaggedError<Forbidden>()("Forbidden", {
   reason: Schema.String,
@@ -155,6 +160,7 @@ export type RequestError =
   | HeadersTooLarge
   | PayloadTooLarge
   | NotImplemented
+  | VersionNotSupported
   | Forbidden
   | Blocked
   | NoRoute

@@ -28,6 +28,8 @@ export const problemFor = (e: RequestError): Problem => {
       return { status: 413, error: "payload_too_large", detail: `request body exceeds ${e.limit} bytes`, close: true }
     case "NotImplemented":
       return { status: 501, error: "not_implemented", detail: e.reason, close: true }
+    case "VersionNotSupported":
+      return { status: 505, error: "http_version_not_supported", detail: `HTTP/${e.version} is not supported; use HTTP/1.1`, close: true }
     case "Forbidden":
       return { status: 403, error: "forbidden", detail: `${e.reason} (rule: ${e.rule})` }
     case "Blocked":
@@ -91,7 +93,7 @@ export const problemBytes = (p: Problem, extra = ""): string => {
 const STATUS_TEXT: Record<number, string> = {
   400: "Bad Request", 403: "Forbidden", 404: "Not Found", 408: "Request Timeout", 413: "Content Too Large",
   414: "URI Too Long", 431: "Request Header Fields Too Large", 502: "Bad Gateway", 503: "Service Unavailable",
-  504: "Gateway Timeout", 407: "Proxy Authentication Required", 429: "Too Many Requests", 501: "Not Implemented"
+  504: "Gateway Timeout", 407: "Proxy Authentication Required", 429: "Too Many Requests", 501: "Not Implemented", 505: "HTTP Version Not Supported"
 }
 
 /**

@@ -116,6 +116,14 @@ describe("RFC 9110/9112 proxy duties", () => {
     expect(bodyOf(ok.text).body).toBe("hello")
   })
 
+  it("RFC 9110 §15.6.6: a request line naming HTTP/2.0 gets 505, never an HTTP/1.1 answer", async () => {
+    const before = origin.seen.length
+    const r = await send("GET /v2 HTTP/2.0\r\nHost: a\r\n\r\n")
+    expect(statusOf(r.text)).toBe(505)
+    expect(r.closed).toBe(true)
+    expect(origin.seen.length).toBe(before)
+  })
+
   it("§7.6.2: a Max-Forwards beyond 2^53 is still decremented, never rounded up", async () => {
     const r = await send("OPTIONS /x HTTP/1.1\r\nHost: a\r\nMax-Forwards: 99999999999999999999\r\nConnection: close\r\n\r\n")
     expect(bodyOf(r.text).headers["max-forwards"]).toBe(String(Number.MAX_SAFE_INTEGER - 1))

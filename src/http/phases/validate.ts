@@ -5,7 +5,7 @@
 import * as Effect from "effect/Effect"
 import type { IncomingMessage } from "node:http"
 import type { ServerSection } from "../../domain/config/server.ts"
-import { BadRequest, NotImplemented, PayloadTooLarge, UriTooLong } from "../../domain/errors.ts"
+import { BadRequest, NotImplemented, PayloadTooLarge, UriTooLong, VersionNotSupported } from "../../domain/errors.ts"
 import { classifyTarget, type RequestTarget } from "../../domain/requestTarget.ts"
 
 export interface RequestHead {
@@ -18,7 +18,9 @@ export interface RequestHead {
 /** "chunked", in any case and spacing, and nothing else. */
 const isChunkedOnly = (te: string): boolean => te.length === 7 ? te.toLowerCase() === "chunked" : te.trim().toLowerCase() === "chunked"
 
-export const validate = (req: IncomingMessage, server: ServerSection): Effect.Effect<RequestHead, BadRequest | UriTooLong | PayloadTooLarge | NotImplemented> => {
+export const validate = (req: IncomingMessage, server: ServerSection): Effect.Effect<RequestHead, BadRequest | UriTooLong | PayloadTooLarge | NotImplemented | VersionNotSupported> => {
+  // llhttp parses any one-digit version; this proxy speaks HTTP/1.x only (RFC 9110 §15.6.6)
+  if (req.httpVersionMajor !== 1) return Effect.fail(new VersionNotSupported({ version: req.httpVersion }))
   const url = req.url ?? ""
   const limits = server.limits
   if (url.length > limits.max_url_bytes) return Effect.fail(new UriTooLong({ length: url.length, limit: limits.max_url_bytes }))
@@ -33,10 +35,14 @@ export const validate = (req: IncomingMessage, server: ServerSection): Effect.Ef
   if (te !== undefined && req.httpVersionMinor === 0 && req.httpVersionMajor === 1) {
     return Effect.fail(new BadRequest({ reason: "Transfer-Encoding in an HTTP/1.0 request (RFC 9112 §6.1)" }))
   }
-  // llhttp insists on chunked last and de-chunks; a coding before it (gzip, chunked) would be lost on
-  // the way out, so it is refused as nginx does (RFC 9112 §6.1: 501 for a coding not understood)
   if (te !== undefined && !isChunkedOnly(te)) {
-    return Effect.fail(new NotImplemented({ reason: `Transfer-Encoding "${te}" is not supported; only chunked (RFC 9112 §6.1)` }))
+    // chunked not last: the body's length cannot be known (RFC 9112 §6.3 → 400 and close); a coding
+    // before chunked (gzip, chunked) would be lost when relayed de-chunked, so it is refused as
+    // nginx does (RFC 9112 §6.1: 501 for a coding not understood)
+    const codings = te.toLowerCase().split(",")
+    return codings[codings.length - 1]!.trim() === "chunked"
+      ? Effect.fail(new NotImplemented({ reason: `Transfer-Encoding "${te}" is not supported; only chunked (RFC 9112 §6.1)` }))
+      : Effect.fail(new BadRequest({ reason: "Transfer-Encoding without chunked last (RFC 9112 §6.3)" }))
   }
   const cl = req.headers["content-length"]
   const contentLength = cl === undefined ? undefined : Number(cl)
