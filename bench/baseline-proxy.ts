@@ -3,6 +3,9 @@
 // route, Agent for absolute-form forward requests), hop-by-hop headers
 // stripped, CONNECT piped through node:net. Same CLI as Gatehouse:
 //   node bench/baseline-proxy.ts --config FILE --host H --port N
+// With BASELINE_DUTY_HEADERS=1 it also adds the headers Gatehouse adds by default (to the origin: Via,
+// X-Forwarded-For/-Proto/-Host, Forwarded, X-Request-Id; to the client: Via and the two default security
+// headers), so a run with it as GATEHOUSE_CMD measures what those bytes cost the origin and wrk alone.
 import { readFileSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
@@ -39,6 +42,28 @@ const HOP_BY_HOP = new Set([
   "te", "trailer", "transfer-encoding", "upgrade", "host",
 ]);
 
+const DUTY = process.env["BASELINE_DUTY_HEADERS"] === "1";
+let requestCounter = 0;
+
+/** The request headers Gatehouse adds by default (values of the same length as its own). */
+const addRequestDuties = (out: Record<string, string | string[]>, req: http.IncomingMessage): void => {
+  const client = req.socket.remoteAddress ?? "";
+  const host = req.headers.host ?? "";
+  out["via"] = "1.1 gatehouse";
+  out["x-forwarded-for"] = client;
+  out["x-forwarded-proto"] = "http";
+  out["x-forwarded-host"] = host;
+  out["forwarded"] = `for=${client};host="${host}";proto=http`;
+  out["x-request-id"] = `0badcafe-${(++requestCounter).toString(36)}`;
+};
+
+/** The response headers Gatehouse adds by default. */
+const addResponseDuties = (out: Record<string, string | string[]>): void => {
+  out["x-content-type-options"] = "nosniff";
+  out["x-frame-options"] = "DENY";
+  out["via"] = "1.1 gatehouse";
+};
+
 const stripHopByHop = (headers: IncomingHttpHeaders): Record<string, string | string[]> => {
   const connection = headers["connection"];
   const listed = typeof connection === "string"
@@ -49,6 +74,12 @@ const stripHopByHop = (headers: IncomingHttpHeaders): Record<string, string | st
     if (value === undefined || HOP_BY_HOP.has(name) || listed?.has(name) === true) continue;
     out[name] = value;
   }
+  return out;
+};
+
+const requestHeaders = (req: http.IncomingMessage): Record<string, string | string[]> => {
+  const out = stripHopByHop(req.headers);
+  if (DUTY) addRequestDuties(out, req);
   return out;
 };
 
@@ -87,7 +118,7 @@ const proxy = (req: http.IncomingMessage, res: http.ServerResponse): void => {
   if (!hasBody) req.resume();
 
   dispatcher.dispatch(
-    { origin, path, method, headers: stripHopByHop(req.headers), body: hasBody ? req : null },
+    { origin, path, method, headers: requestHeaders(req), body: hasBody ? req : null },
     {
       onRequestStart: (controller) => {
         res.once("close", () => {
@@ -95,7 +126,9 @@ const proxy = (req: http.IncomingMessage, res: http.ServerResponse): void => {
         });
       },
       onResponseStart: (controller, statusCode, headers) => {
-        res.writeHead(statusCode, stripHopByHop(headers));
+        const out = stripHopByHop(headers);
+        if (DUTY) addResponseDuties(out);
+        res.writeHead(statusCode, out);
         res.on("drain", () => controller.resume());
       },
       onResponseData: (controller, chunk) => {
