@@ -72,6 +72,8 @@ export const connectTunnel = (deps: TunnelDeps, req: IncomingMessage, client: Du
     const ctx = newRequestContext(deps.requestId(typeof rid === "string" ? rid : undefined), start, deps.clientIp(client), "CONNECT", target)
     ctx.kind = "connect"
     ctx.upstream = target
+    // the CONNECT head the parser read (early tunnel bytes after it are in `head`): not tunnel payload
+    const headBytes = ((client as Socket).bytesRead ?? 0) - head.length
     let established = false
     let idled = false
     const { server } = deps.config
@@ -104,8 +106,6 @@ export const connectTunnel = (deps: TunnelDeps, req: IncomingMessage, client: Du
       ctx.status = 200
       if (head.length > 0) upstream.write(head)
       yield* bridgeSockets(client, upstream, target, server.timeouts.idle, deps.reclaimer.relayed, () => { idled = true })
-      ctx.bytesIn = (client as Socket).bytesRead ?? 0
-      ctx.bytesOut = (client as Socket).bytesWritten ?? 0
     })
 
     const report = (exit: Exit.Exit<void, RequestError>) =>
@@ -113,8 +113,12 @@ export const connectTunnel = (deps: TunnelDeps, req: IncomingMessage, client: Du
         const error = settleTunnel(exit, ctx, client, established, idled)
         if (error !== undefined) deps.metrics.refused(error)
         const end = yield* Clock.currentTimeNanos
-        ctx.bytesIn ||= (client as Socket).bytesRead ?? 0
-        ctx.bytesOut ||= (client as Socket).bytesWritten ?? 0
+        // a tunnel's bytes are its payload each way, as a request's are its bodies (a refusal's
+        // problem body is counted by settleTunnel)
+        if (established) {
+          ctx.bytesIn = ((client as Socket).bytesRead ?? 0) - headBytes
+          ctx.bytesOut = ((client as Socket).bytesWritten ?? 0) - ESTABLISHED.length
+        }
         deps.metrics.request(ctx, end - start)
         yield* deps.accessLog.write(accessEntry(ctx, end - start))
       })

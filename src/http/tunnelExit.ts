@@ -27,7 +27,11 @@ export const settleTunnel = (
       if (!opened) {
         const p = problemFor(error)
         ctx.status = p.status
-        if (client.writable) client.end(problemBytes(p))
+        if (client.writable) {
+          const answer = problemBytes(p)
+          client.end(answer)
+          ctx.bytesOut = Buffer.byteLength(answer) - answer.indexOf("\r\n\r\n") - 4
+        }
       }
     } else ctx.outcome = Cause.hasInterruptsOnly(exit.cause) ? "interrupted" : "defect"
     if (opened || !client.writable) client.destroy()

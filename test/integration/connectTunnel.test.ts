@@ -124,6 +124,33 @@ describe("CONNECT tunnels (RFC 9110 §9.3.6)", () => {
     expect(r.text).toContain("early-bytes")
   })
 
+  it("the access log counts a tunnel's payload each way, not the CONNECT head or the 200 (early bytes included)", async () => {
+    const target = `127.0.0.1:${echo.port}`
+    const echoed = await new Promise<string>((resolve) => {
+      const sock = connect({ port: proxy.port, host: "127.0.0.1", allowHalfOpen: true }, () => sock.write(`CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n\r\nearly`))
+      let text = ""
+      sock.on("data", (c: Buffer) => {
+        text += c.toString("latin1")
+        if (text.endsWith("early") && !text.includes("ping")) sock.end("ping")
+      })
+      sock.on("close", () => resolve(text.slice(text.indexOf("\r\n\r\n") + 4)))
+    })
+    expect(echoed).toBe("earlypingbye")
+    await new Promise((r) => setTimeout(r, 50))
+    const entry = proxy.entries().filter((e) => e["method"] === "CONNECT" && e["url"] === target).at(-1)
+    expect(entry?.["bytes_in"]).toBe("earlyping".length)
+    expect(entry?.["bytes_out"]).toBe("earlypingbye".length)
+  })
+
+  it("a refused CONNECT logs its problem body's bytes out and no bytes in", async () => {
+    const r = await rawRequest(proxy.port, "CONNECT 127.0.0.1:23 HTTP/1.1\r\nHost: x\r\n\r\n")
+    expect(statusOf(r.text)).toBe(403)
+    const body = r.text.slice(r.text.indexOf("\r\n\r\n") + 4)
+    const entry = proxy.entries().filter((e) => e["method"] === "CONNECT" && e["url"] === "127.0.0.1:23").at(-1)
+    expect(entry?.["bytes_out"]).toBe(Buffer.byteLength(body))
+    expect(entry?.["bytes_in"]).toBe(0)
+  })
+
   it("a port outside server.connect.allowed_ports → 403 and nothing dialled", async () => {
     const r = await rawRequest(proxy.port, "CONNECT 127.0.0.1:22 HTTP/1.1\r\nHost: x\r\n\r\n")
     expect(statusOf(r.text)).toBe(403)
