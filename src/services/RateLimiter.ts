@@ -84,7 +84,7 @@ export class RateLimiter extends Context.Service<RateLimiter, {
         (b) => Effect.sync(b.close)
       )
       // Start-up waits a moment for the first connection, never fails: Redis down is a runtime state.
-      yield* Effect.promise(() => backend.firstReady(Math.max(settings.redis_timeout * 4, 1000)))
+      yield* Effect.promise(() => backend.firstReady(Math.min(Math.max(settings.redis_timeout * 4, 1000), 2 ** 31 - 1)))
       const consume = (key: string) =>
         Effect.callback<Decision, RateLimiterUnavailable>((resume) => {
           backend.take(key).then(

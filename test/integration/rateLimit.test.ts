@@ -117,7 +117,7 @@ describe("rate limiting CONNECT tunnels", () => {
       const third = await connect()
       expect(statusOf(third.text)).toBe(429)
       expect(third.text.toLowerCase()).toMatch(/retry-after: \d+/)
-      expect(third.text.toLowerCase()).toContain("ratelimit-policy: 0.01;w=1;burst=2")
+      expect(third.text.toLowerCase()).toContain("ratelimit-policy: 1;w=100;burst=2")
       expect(reached.length).toBe(2)
     } finally {
       await proxy.stop()
@@ -155,7 +155,7 @@ describe("rate limiting from environment variables (the real program)", () => {
     try {
       const replies = await burstFrom(prog.port, 3, "127.0.0.2")
       expect(replies.map((r) => r.status)).toEqual([200, 200, 429])
-      expect(replies[0]!.headers["ratelimit-policy"]).toBe("0.01;w=1;burst=2")
+      expect(replies[0]!.headers["ratelimit-policy"]).toBe("1;w=100;burst=2")
     } finally {
       prog.child.kill("SIGKILL")
       await origin.close()
