@@ -9,8 +9,7 @@ import * as Layer from "effect/Layer"
 import { parseCliArgs, USAGE } from "./domain/cliArgs.ts"
 import { AppLayer } from "./layers/App.ts"
 import { Config, loadConfig } from "./services/Config.ts"
-import { loadFilterRules } from "./services/filters/filterRulesFile.ts"
-import { checkTlsFiles } from "./services/tlsFiles.ts"
+import { checkStartup } from "./services/startupChecks.ts"
 
 const parsed = parseCliArgs(process.argv.slice(2))
 
@@ -21,15 +20,15 @@ const program = Effect.gen(function*() {
   }
   const { args } = parsed
   if (args.help) return yield* Console.log(USAGE)
+  const config = yield* loadConfig(args, process.env, process.cwd())
+  // the same checks for --check-config and for start-up: OK means the configuration starts
+  yield* checkStartup(config, process.cwd())
   if (args.checkConfig) {
-    const config = yield* loadConfig(args, process.env, process.cwd())
-    yield* loadFilterRules(config.security, process.cwd())
-    yield* checkTlsFiles(config.server.tls, config.security.upstream_tls)
     return yield* Console.log(
       `gatehouse: configuration OK (${config.sources.join(" + ") || "embedded defaults"}; listen ${config.server.host}:${config.server.port})`
     )
   }
-  return yield* Layer.launch(AppLayer.pipe(Layer.provide(Config.layerFromArgs(args, process.env, process.cwd()))))
+  return yield* Layer.launch(AppLayer.pipe(Layer.provide(Config.layerLoaded(config))))
 }).pipe(
   Effect.catchTag("ConfigError", (e) => Console.error(`gatehouse: ${e.message}`).pipe(Effect.andThen(Effect.fail(1))))
 )

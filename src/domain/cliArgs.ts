@@ -14,9 +14,11 @@ const VALUE_FLAGS = new Set(["--config", "--host", "--port", "--env"])
 
 export const USAGE = `usage: gatehouse [--config FILE] [--host HOST] [--port PORT] [--env dev|prod] [--check-config]
   --config FILE    main YAML config (default: config/proxy.yaml when present, else embedded defaults)
-  --env NAME       merge config/proxy.NAME.yaml over the main file (also PROXY_ENV)
+  --env NAME       merge the overlay beside the main file over it: FILE.NAME.yaml for --config FILE.yaml
+                   (config/proxy.NAME.yaml by default); it must exist (also PROXY_ENV)
   --host, --port   listener address (beat PROXY_HOST / PROXY_PORT and the files)
-  --check-config   validate the configuration, print the result and exit (like nginx -t)`
+  --check-config   validate the configuration and run every start-up check short of listening
+                   (files, TLS material, cli.working_dir, listen addresses); print the result and exit (like nginx -t)`
 
 export const parseCliArgs = (argv: ReadonlyArray<string>): CliArgsResult => {
   const values: Record<string, string> = {}

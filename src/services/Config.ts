@@ -13,6 +13,10 @@ import { ConfigError } from "../domain/errors.ts"
 
 export const DEFAULT_CONFIG_FILE = "config/proxy.yaml"
 
+/** The --env overlay of a main config file: beside it, the profile before the extension (proxy.yaml → proxy.dev.yaml). */
+export const overlayFile = (main: string, profile: string): string =>
+  join(dirname(main), `${basename(main, extname(main))}.${profile}${extname(main)}`)
+
 export interface LoadedConfig extends ProxyConfig {
   /** Files merged, in order (empty: embedded defaults). */
   readonly sources: ReadonlyArray<string>
@@ -35,6 +39,23 @@ export const readYaml = (file: string): Effect.Effect<unknown, ConfigError> =>
       })
   })
 
+const isMapping = (v: unknown): boolean => typeof v === "object" && v !== null && !Array.isArray(v)
+
+/** A config file: empty (= no keys), or a YAML mapping at the top level; a scalar or a list is refused. */
+export const readConfigFile = (file: string, shownAs: string): Effect.Effect<unknown, ConfigError> =>
+  Effect.flatMap(readYaml(file), (body) =>
+    isMapping(body)
+      ? Effect.succeed(body)
+      : Effect.fail(new ConfigError({
+        key: "",
+        value: JSON.stringify(body).slice(0, 80),
+        expected: "a mapping (key: value) at the top level",
+        source: shownAs
+      })))
+
+/** Keys whose value is a secret: named in an error, never echoed. */
+const isSecretKey = (path: ReadonlyArray<string>) => /(^|_)token$/.test(path[path.length - 1] ?? "")
+
 /** Turn a Schema failure into a ConfigError naming the key path, the value found and what was expected. */
 export const toConfigError = (error: Schema.SchemaError, input: unknown, describe: (path: ReadonlyArray<string>) => string) => {
   const first = formatIssue(error.issue).issues[0]
@@ -43,13 +64,18 @@ export const toConfigError = (error: Schema.SchemaError, input: unknown, describ
   const message = first?.message ?? String(error)
   return new ConfigError({
     key: path.join("."),
-    value: value === undefined ? "" : JSON.stringify(value),
+    value: value === undefined ? "" : isSecretKey(path) ? `(hidden, ${String(value).length} characters)` : JSON.stringify(value),
     expected: message.replace(/^Expected /, "").replace(/^expected /, ""),
     source: describe(path)
   })
 }
 
-/** defaults < files (main, then the --env/PROXY_ENV overlay) < env < flags; decoded once. */
+/**
+ * defaults < files (main, then the --env/PROXY_ENV overlay) < env < flags; decoded once.
+ * The overlay NAME of a main file DIR/BASE.EXT is DIR/BASE.NAME.EXT, beside it (like nginx includes):
+ * `--config /etc/gatehouse/edge.yaml --env prod` reads /etc/gatehouse/edge.prod.yaml; without --config,
+ * config/proxy.NAME.yaml. A named overlay that does not exist stops start-up.
+ */
 export const loadConfig = (args: CliArgs, env: Readonly<Record<string, string | undefined>>, cwd: string) =>
   Effect.gen(function*() {
     const files: Array<string> = []
@@ -60,17 +86,17 @@ export const loadConfig = (args: CliArgs, env: Readonly<Record<string, string | 
       if (args.config !== undefined && !existsSync(path)) {
         return yield* new ConfigError({ key: "", value: "", expected: "an existing file", source: `--config ${main}` })
       }
-      merged = deepMerge(merged, dropNulls(yield* readYaml(path)))
+      merged = deepMerge(merged, dropNulls(yield* readConfigFile(path, main)))
       files.push(main)
-      const profile = args.env ?? env.PROXY_ENV
-      if (profile !== undefined && profile !== "") {
-        const overlay = join(dirname(main), `${basename(main, extname(main))}.${profile}${extname(main)}`)
-        if (!existsSync(resolve(cwd, overlay))) {
-          return yield* new ConfigError({ key: "", value: profile, expected: `an override file ${overlay}`, source: "PROXY_ENV/--env" })
-        }
-        merged = deepMerge(merged, dropNulls(yield* readYaml(resolve(cwd, overlay))))
-        files.push(overlay)
+    }
+    const profile = args.env ?? env.PROXY_ENV
+    if (profile !== undefined && profile !== "") {
+      const overlay = overlayFile(main ?? DEFAULT_CONFIG_FILE, profile)
+      if (!existsSync(resolve(cwd, overlay))) {
+        return yield* new ConfigError({ key: "", value: profile, expected: `an override file ${overlay}`, source: args.env !== undefined ? "--env" : "env PROXY_ENV" })
       }
+      merged = deepMerge(merged, dropNulls(yield* readConfigFile(resolve(cwd, overlay), overlay)))
+      files.push(overlay)
     }
     const input = applyFlags(applyEnv(merged, env), args)
     const decoded = yield* Schema.decodeUnknownEffect(ProxyConfig)(input, { onExcessProperty: "error" }).pipe(
@@ -92,4 +118,7 @@ export class Config extends Context.Service<Config, LoadedConfig>()("gatehouse/C
     Layer.effect(Config, loadConfig(args, env, cwd))
 
   static readonly layerOf = (input: ProxyConfigInput | unknown) => Layer.effect(Config, decodeConfig(input))
+
+  /** A configuration main.ts already loaded and checked. */
+  static readonly layerLoaded = (config: LoadedConfig) => Layer.succeed(Config, config)
 }

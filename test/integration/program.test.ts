@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { onTestFinished } from "vitest"
 import { execFile } from "node:child_process"
+import { writeFileSync } from "node:fs"
 import { type Origin, startOrigin } from "../fixtures/origins.ts"
 import { runProgram, startProgram, writeTempConfig } from "../fixtures/program.ts"
 
@@ -42,6 +43,62 @@ describe("the program as a user runs it", () => {
     expect((await runProgram(["--config", file, "--check-config"])).stdout).toContain(":1111")
     expect((await runProgram(["--config", file, "--check-config"], { PROXY_PORT: "2222" })).stdout).toContain(":2222")
     expect((await runProgram(["--config", file, "--check-config", "--port", "3333"], { PROXY_PORT: "2222" })).stdout).toContain(":3333")
+  })
+
+  // --check-config refuses what start-up would refuse, naming the key (exit 1): it used to say OK for each
+  const refusedByCheck: ReadonlyArray<readonly [string, string, Record<string, string>, string, RegExp]> = [
+    ["a default_backend port out of range", `routing: {default_backend: "http://127.0.0.1:99999"}\n`, {}, "routing.default_backend", /port 1-65535/],
+    ["DEFAULT_BACKEND with a port out of range", "", { DEFAULT_BACKEND: "http://127.0.0.1:70000" }, "env DEFAULT_BACKEND", /port 1-65535/],
+    ["a rule target port out of range", `routing: {rules: [{match: {host: "a.com"}, forward: {target: "http://a:123456"}}]}\n`, {}, "routing.rules.0.forward.target", /port 1-65535/],
+    ["a missing cli.working_dir with cli enabled", `cli: {enabled: true, working_dir: /nonexistent}\nsecurity: {filters_file: ""}\n`, {}, "cli.working_dir", /an existing directory/],
+    ["a server.host that is not a host", `server: {host: "not a host!"}\n`, {}, "server.host", /an IP address .* or a host name/],
+    ["a server.host that does not resolve", `server: {host: "no-such-host.invalid"}\n`, {}, "server.host", /an address of this machine/]
+  ]
+  for (const [what, yaml, env, named, expected] of refusedByCheck) {
+    it(`--check-config refuses ${what}, naming ${named}`, async () => {
+      const r = await runProgram(["--config", writeTempConfig(`metrics: {enabled: false}\n${yaml}`), "--check-config"], env)
+      expect(r.code).toBe(1)
+      expect(r.stdout).not.toContain("configuration OK")
+      expect(r.stderr).toContain(named)
+      expect(r.stderr).toMatch(expected)
+    })
+  }
+
+  it("start-up with a default_backend port out of range exits 1 naming the key, not with a TypeError stack", async () => {
+    const r = await runProgram(["--config", writeTempConfig(`routing: {default_backend: "http://127.0.0.1:99999"}\nmetrics: {enabled: false}\n`), "--port", "0"])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain("routing.default_backend")
+    expect(r.stderr).not.toContain("TypeError")
+  })
+
+  it("start-up on a host that does not resolve exits 1 naming server.host, not server.port", async () => {
+    const r = await runProgram(["--config", writeTempConfig("metrics: {enabled: false}\n"), "--port", "0", "--host", "no-such-host.invalid"])
+    expect(r.code).toBe(1)
+    expect(r.stderr).toContain("invalid configuration at server.host")
+    expect(r.stderr).not.toContain("server.port")
+  })
+
+  it("a config file whose top level is a scalar or a list is refused, naming the file; an empty one is valid", async () => {
+    for (const yaml of ["hello\n", "- a\n"]) {
+      const file = writeTempConfig(yaml)
+      const r = await runProgram(["--config", file, "--check-config"])
+      expect(r.code).toBe(1)
+      expect(r.stderr).toContain("expected a mapping (key: value) at the top level")
+      expect(r.stderr).toContain(file)
+    }
+    expect((await runProgram(["--config", writeTempConfig(""), "--check-config"])).code).toBe(0)
+  })
+
+  it("--env NAME reads the overlay beside the --config file (FILE.NAME.yaml), as --help says", async () => {
+    const file = writeTempConfig("server: {port: 1111}\n")
+    const overlay = file.replace(/proxy\.yaml$/, "proxy.dev.yaml")
+    writeFileSync(overlay, "server: {port: 2222}\n")
+    const r = await runProgram(["--config", file, "--env", "dev", "--check-config"])
+    expect(r.code).toBe(0)
+    expect(r.stdout).toContain(`${file} + ${overlay}`)
+    expect(r.stdout).toContain(":2222")
+    const help = await runProgram(["--help"])
+    expect(help.stdout).toContain("FILE.NAME.yaml for --config FILE.yaml")
   })
 
   it("a missing --config file stops start-up with a clear message", async () => {

@@ -1,6 +1,7 @@
 import * as Schema from "effect/Schema"
+import { BearerToken } from "./bearerToken.ts"
+import { SizeBytes, TimerMs } from "./units.ts"
 import { withDefault } from "./withDefault.ts"
-import { DurationMs, SizeBytes } from "./units.ts"
 
 /** An allow-listed program: an absolute path, no "..", no NUL. Resolved with realpath at start-up. */
 export const AllowedCommand = Schema.String.pipe(
@@ -20,11 +21,11 @@ const EnvName = Schema.String.pipe(
 export const CliSection = Schema.Struct({
   enabled: withDefault(Schema.Boolean, false),
   /** Bearer token; "" = no token, then only loopback clients may call the endpoint. */
-  auth_token: withDefault(Schema.String, ""),
+  auth_token: withDefault(BearerToken, ""),
   max_concurrent: withDefault(Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: 1, maximum: 10_000 }))), 10),
-  process_timeout: withDefault(DurationMs, "60s"),
+  process_timeout: withDefault(TimerMs, "60s"),
   /** SIGTERM → SIGKILL after this long (timeout, output cap, client gone, shutdown). */
-  kill_grace: withDefault(DurationMs, "2s"),
+  kill_grace: withDefault(TimerMs, "2s"),
   max_output_bytes: withDefault(SizeBytes, "10MB"),
   max_stdin_bytes: withDefault(SizeBytes, "1MB"),
   working_dir: withDefault(Schema.String.pipe(Schema.check(Schema.isMinLength(1))), "."),

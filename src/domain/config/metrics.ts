@@ -1,4 +1,5 @@
 import * as Schema from "effect/Schema"
+import { ListenHost } from "./listenHost.ts"
 import { Port } from "./server.ts"
 import { withDefault } from "./withDefault.ts"
 
@@ -6,7 +7,7 @@ import { withDefault } from "./withDefault.ts"
 export const MetricsSection = Schema.Struct({
   enabled: withDefault(Schema.Boolean, true),
   /** The metrics listener (GET /metrics); port 0 = any free port. */
-  host: withDefault(Schema.String.pipe(Schema.check(Schema.isMinLength(1))), "127.0.0.1"),
+  host: withDefault(ListenHost, "127.0.0.1"),
   port: withDefault(Port, 9090),
   /** Also answer origin-form GET /metrics on the proxy's own port (it then shadows a backend's /metrics). */
   on_main_port: withDefault(Schema.Boolean, true)

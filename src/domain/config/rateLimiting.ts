@@ -1,6 +1,7 @@
 import * as Schema from "effect/Schema"
 import { parseCidr } from "../cidr.ts"
-import { DurationMs } from "./units.ts"
+import { TimerMs } from "./units.ts"
+import { RedisUrl } from "./urls.ts"
 import { withDefault } from "./withDefault.ts"
 
 /** An IPv4 or IPv6 CIDR or bare address, checked like `security.access_control` (a bad one fails --check-config). */
@@ -26,10 +27,10 @@ export const RateLimitingSettings = Schema.Struct({
   /** Peers whose X-Forwarded-For is believed: the client is the right-most address not in this list. */
   trusted_proxies: withDefault(Schema.Array(Cidr), []),
   backend: withDefault(Schema.Literals(["memory", "redis"]), "memory"),
-  redis_url: withDefault(Schema.String.pipe(Schema.check(Schema.isPattern(/^rediss?:\/\//, { message: `expected a URL such as "redis://127.0.0.1:6379"` }))), "redis://127.0.0.1:6379"),
+  redis_url: withDefault(RedisUrl, "redis://127.0.0.1:6379"),
   redis_prefix: withDefault(Schema.String, "gatehouse:rl:"),
   /** Per-command bound on a Redis round trip; past it the request gets `on_backend_error`. */
-  redis_timeout: withDefault(DurationMs, "250ms"),
+  redis_timeout: withDefault(TimerMs, "250ms"),
   on_backend_error: withDefault(Schema.Literals(["allow", "deny"]), "allow"),
   exempt: withDefault(Schema.Array(Cidr), ["127.0.0.1/32"]),
   /** memory backend: most distinct clients tracked at once (idle buckets expire sooner when full). */

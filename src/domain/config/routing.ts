@@ -1,13 +1,7 @@
 import * as Schema from "effect/Schema"
 import { RouteResponseHeaders } from "./responseHeaders.ts"
+import { BackendUrl } from "./urls.ts"
 import { withDefault } from "./withDefault.ts"
-
-/** An upstream base URL: http(s)://host[:port][/base-path], no query or fragment. */
-export const BackendUrl = Schema.String.pipe(
-  Schema.check(Schema.isPattern(/^https?:\/\/[^/?#\s]+(\/[^?#\s]*)?$/, {
-    message: `expected an http(s) URL such as "http://127.0.0.1:8000"`
-  }))
-)
 
 export const HostPattern = Schema.String.pipe(
   Schema.check(Schema.isPattern(/^(\*\.)?[A-Za-z0-9.-]+(:\d+)?$/, {

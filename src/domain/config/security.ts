@@ -1,6 +1,7 @@
 import * as Schema from "effect/Schema"
 import { parseCidr } from "../cidr.ts"
 import { parseDomainPattern } from "../domainMatcher.ts"
+import { BearerToken } from "./bearerToken.ts"
 import { SizeBytes } from "./units.ts"
 import { withDefault } from "./withDefault.ts"
 import { ProxyAuthSettings } from "./identity.ts"
@@ -89,7 +90,7 @@ export const SecuritySection = Schema.Struct({
   rate_limiting: withDefault(RateLimitingSettings, {}),
   proxy_auth: withDefault(ProxyAuthSettings, {}),
   /** Bearer token for /admin/*; "" = loopback clients only. */
-  admin_token: withDefault(Schema.String, ""),
+  admin_token: withDefault(BearerToken, ""),
   /** Forward/CONNECT targets in these ranges are allowed although loopback/link-local (SSRF guard). */
   allow_private_destinations: withDefault(Schema.Array(CidrString), []),
   headers: withDefault(ResponseHeaders, {}),

@@ -1,17 +1,22 @@
 import * as Schema from "effect/Schema"
+import { ListenHost } from "./listenHost.ts"
 import { ListenerTls } from "./tls.ts"
-import { DurationMs, SizeBytes } from "./units.ts"
+import { SizeBytes, TimerMs } from "./units.ts"
 
 import { withDefault } from "./withDefault.ts"
 
+/** A port to listen on; 0 = any free port. */
 export const Port = Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: 0, maximum: 65535 })))
 
+/** A port to connect to (a CONNECT target): 1-65535, port 0 cannot be dialled. */
+export const RemotePort = Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: 1, maximum: 65535 })))
+
 export const Timeouts = Schema.Struct({
-  connect: withDefault(DurationMs, "5s"),
-  read: withDefault(DurationMs, "30s"),
-  write: withDefault(DurationMs, "30s"),
-  idle: withDefault(DurationMs, "120s"),
-  shutdown_grace: withDefault(DurationMs, "30s")
+  connect: withDefault(TimerMs, "5s"),
+  read: withDefault(TimerMs, "30s"),
+  write: withDefault(TimerMs, "30s"),
+  idle: withDefault(TimerMs, "120s"),
+  shutdown_grace: withDefault(TimerMs, "30s")
 })
 
 export const Limits = Schema.Struct({
@@ -21,11 +26,12 @@ export const Limits = Schema.Struct({
 })
 
 export const ConnectSettings = Schema.Struct({
-  allowed_ports: withDefault(Schema.Array(Port), [443])
+  allowed_ports: withDefault(Schema.Array(RemotePort), [443])
 })
 
 export const ServerSection = Schema.Struct({
-  host: withDefault(Schema.String.pipe(Schema.check(Schema.isMinLength(1))), "127.0.0.1"),
+  /** The address to listen on: an IP literal ("0.0.0.0", "::") or a host name that resolves to this machine. */
+  host: withDefault(ListenHost, "127.0.0.1"),
   port: withDefault(Port, 8080),
   timeouts: withDefault(Timeouts, {}),
   limits: withDefault(Limits, {}),

@@ -1,13 +1,11 @@
 import * as Schema from "effect/Schema"
+import { HttpUrl } from "./urls.ts"
 import { withDefault } from "./withDefault.ts"
 
 /** The `tracing:` section: OpenTelemetry spans exported over OTLP/HTTP (JSON) to Jaeger or any collector. */
 export const TracingSection = Schema.Struct({
   enabled: withDefault(Schema.Boolean, false),
-  otlp_endpoint: withDefault(
-    Schema.String.pipe(Schema.check(Schema.isPattern(/^https?:\/\/\S+$/, { message: `expected an http(s) URL such as "http://127.0.0.1:4318/v1/traces"` }))),
-    "http://127.0.0.1:4318/v1/traces"
-  ),
+  otlp_endpoint: withDefault(HttpUrl, "http://127.0.0.1:4318/v1/traces"),
   /** Share of new traces recorded (0..1); a client's traceparent sampled flag is followed. */
   sample_ratio: withDefault(Schema.Number.pipe(Schema.check(Schema.isBetween({ minimum: 0, maximum: 1 }))), 1),
   service_name: withDefault(Schema.String.pipe(Schema.check(Schema.isMinLength(1))), "gatehouse")

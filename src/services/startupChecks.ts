@@ -1,0 +1,76 @@
+/**
+ * The start-up checks that need the machine but not a listening socket: files that must exist and
+ * parse (filters file, TLS material, cli.working_dir) and listen addresses that must resolve to this
+ * machine. main.ts runs them before building the app and for --check-config, so the check says OK
+ * only for a configuration that then starts (short of a port taken in between). Each failure is a
+ * ConfigError naming the key.
+ */
+import * as Effect from "effect/Effect"
+import { createSocket, type Socket } from "node:dgram"
+import { lookup } from "node:dns"
+import { statSync } from "node:fs"
+import { resolve } from "node:path"
+import type { CliSection } from "../domain/config/cli.ts"
+import { ConfigError } from "../domain/errors.ts"
+import type { LoadedConfig } from "./Config.ts"
+import { loadFilterRules } from "./filters/filterRulesFile.ts"
+import { checkTlsFiles } from "./tlsFiles.ts"
+
+/** `cli.working_dir` must be an existing directory when the endpoint is on (CliRunner's start-up rule). */
+export const checkCliWorkingDir = (cli: CliSection, cwd: string): Effect.Effect<void, ConfigError> =>
+  !cli.enabled
+    ? Effect.void
+    : Effect.flatMap(
+      Effect.sync(() => statSync(resolve(cwd, cli.working_dir), { throwIfNoEntry: false })?.isDirectory() === true),
+      (isDir) =>
+        isDir
+          ? Effect.void
+          : Effect.fail(new ConfigError({ key: "cli.working_dir", value: JSON.stringify(cli.working_dir), expected: "an existing directory", source: "cli" }))
+    )
+
+const hostError = (key: string, host: string, code: string | undefined) =>
+  new ConfigError({
+    key,
+    value: JSON.stringify(host),
+    expected: `an address of this machine, or a host name resolving to one (${code ?? "unusable"})`,
+    source: "listen"
+  })
+
+/**
+ * A listen host resolves (the lookup `net.Server.listen` does) to an address this machine can bind:
+ * a UDP socket is bound to it on an ephemeral port and closed. The kernel applies the same address
+ * rule to TCP, so ENOTFOUND / EADDRNOTAVAIL here are what listen would meet, named at `key` — not a
+ * port problem.
+ */
+export const checkListenHost = (key: string, host: string): Effect.Effect<void, ConfigError> =>
+  Effect.callback<void, ConfigError>((resume) => {
+    let socket: Socket | undefined
+    const close = () => {
+      socket?.close()
+      socket = undefined
+    }
+    lookup(host, (err, address, family) => {
+      if (err !== null) return resume(Effect.fail(hostError(key, host, err.code)))
+      socket = createSocket(family === 6 ? "udp6" : "udp4")
+      socket.once("error", (e: NodeJS.ErrnoException) => {
+        close()
+        resume(Effect.fail(hostError(key, host, e.code)))
+      })
+      socket.bind({ port: 0, address }, () => {
+        close()
+        resume(Effect.void)
+      })
+    })
+    // interrupted while looking up or binding
+    return Effect.sync(close)
+  })
+
+/** Everything start-up would refuse that can be found without listening; the same for --check-config. */
+export const checkStartup = (config: LoadedConfig, cwd: string): Effect.Effect<void, ConfigError> =>
+  Effect.gen(function*() {
+    yield* checkListenHost("server.host", config.server.host)
+    if (config.metrics.enabled) yield* checkListenHost("metrics.host", config.metrics.host)
+    yield* loadFilterRules(config.security, cwd)
+    yield* checkTlsFiles(config.server.tls, config.security.upstream_tls)
+    yield* checkCliWorkingDir(config.cli, cwd)
+  })
