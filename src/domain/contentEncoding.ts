@@ -16,18 +16,13 @@ const parseQ = (s: string): number | undefined => {
   return Number(s)
 }
 
-/**
- * The coding to use for a response, from the request's Accept-Encoding and the codings offered
- * (in server preference order). Highest q wins; ties go to the server's order; `*` covers codings
- * not named; q=0 forbids. No header, or nothing acceptable → undefined (send identity: a proxy
- * transforming a response never answers 406 for it).
- */
-export const negotiateEncoding = (
-  acceptEncoding: string | Array<string> | undefined,
-  offered: ReadonlyArray<Coding>
-): Coding | undefined => {
-  const header = headerValue(acceptEncoding)
-  if (header === undefined || header.trim() === "" || offered.length === 0) return undefined
+/** Accept-Encoding parsed (RFC 9110 §12.5.3): q per named coding (x-gzip ≡ gzip) and for `*`. */
+interface Accepted {
+  readonly named: ReadonlyMap<string, number>
+  readonly star: number | undefined
+}
+
+const parseAcceptEncoding = (header: string): Accepted => {
   const named = new Map<string, number>()
   let star: number | undefined
   for (const part of header.split(",")) {
@@ -44,16 +39,57 @@ export const negotiateEncoding = (
     if (coding === "*") star = q
     else named.set(coding, Math.max(q, named.get(coding) ?? 0))
   }
+  return { named, star }
+}
+
+const qOf = (a: Accepted, coding: string): number => a.named.get(coding) ?? a.star ?? 0
+
+/**
+ * The coding to use for a response, from the request's Accept-Encoding and the codings offered
+ * (in server preference order). Highest q wins; ties go to the server's order; `*` covers codings
+ * not named; q=0 forbids. No header, or nothing acceptable → undefined (send identity: a proxy
+ * transforming a response never answers 406 for it).
+ */
+export const negotiateEncoding = (
+  acceptEncoding: string | Array<string> | undefined,
+  offered: ReadonlyArray<Coding>
+): Coding | undefined => {
+  const header = headerValue(acceptEncoding)
+  if (header === undefined || header.trim() === "" || offered.length === 0) return undefined
+  const accepted = parseAcceptEncoding(header)
   let best: Coding | undefined
   let bestQ = 0
   for (const c of offered) {
-    const q = named.get(c) ?? star ?? 0
+    const q = qOf(accepted, c)
     if (q > bestQ) {
       best = c
       bestQ = q
     }
   }
   return best
+}
+
+/**
+ * Whether a stored response's Content-Encoding may be sent to a request with this Accept-Encoding
+ * (RFC 9110 §12.5.3): identity always (a proxy never answers 406); no Accept-Encoding at all accepts
+ * any coding; otherwise every coding applied must be listed (or covered by `*`) with q > 0.
+ */
+export const codingAcceptable = (
+  acceptEncoding: string | Array<string> | undefined,
+  contentEncoding: string | Array<string> | undefined
+): boolean => {
+  const ce = headerValue(contentEncoding)
+  if (ce === undefined) return true
+  const header = headerValue(acceptEncoding)
+  if (header === undefined) return true
+  let accepted: Accepted | undefined
+  for (const part of ce.split(",")) {
+    const raw = part.trim().toLowerCase()
+    if (raw === "" || raw === "identity") continue
+    accepted ??= parseAcceptEncoding(header)
+    if (qOf(accepted, raw === "x-gzip" ? "gzip" : raw) <= 0) return false
+  }
+  return true
 }
 
 /** A compiled list of media-type patterns: exact "text/html", "text/*", or suffix "*+json". */
@@ -98,18 +134,18 @@ const hasToken = (value: string | Array<string> | undefined, token: string): boo
 
 /**
  * Whether this response may be compressed by the proxy, whatever the client accepts:
- * not for HEAD, 1xx/204/304 (no body), 206 or Content-Range (byte ranges of the identity
- * representation), an already encoded body, Cache-Control: no-transform, a type not listed, or a
- * Content-Length below `minSize`.
+ * not 1xx/204/304 (no body), 206 or Content-Range (byte ranges of the identity representation), an
+ * already encoded body, Cache-Control: no-transform, a type not listed, or a Content-Length below
+ * `minSize`. The same for GET and HEAD: a HEAD response gets the header fields the GET would have
+ * (RFC 9110 §9.3.2), with no body to encode.
  */
 export const isCompressible = (
-  method: string,
   status: number,
   headers: HeaderMap,
   types: TypeMatcher,
   minSize: number
 ): boolean => {
-  if (method === "HEAD" || status < 200 || status === 204 || status === 206 || status === 304) return false
+  if (status < 200 || status === 204 || status === 206 || status === 304) return false
   if (headers["content-range"] !== undefined) return false
   const ce = headerValue(headers["content-encoding"])
   if (ce !== undefined && ce.trim() !== "" && ce.trim().toLowerCase() !== "identity") return false
@@ -138,20 +174,14 @@ export const weakenEtag = (etag: string | Array<string> | undefined): string | u
   return e.startsWith("W/") ? e : `W/${e}`
 }
 
-/** Codings whose acceptability goes into the cache's Accept-Encoding key. */
-const KEYED_CODINGS: ReadonlyArray<string> = ["br", "compress", "deflate", "gzip", "zstd"]
-
 /**
- * The cache's secondary key for Accept-Encoding: the coding Gatehouse would pick ("identity" when
- * none) plus which common codings the client accepts at all. Clients sending different but
- * equivalent lists share one stored variant per coding, and a variant the upstream itself encoded
- * is only served to clients that accept its coding.
+ * The cache's secondary key for Accept-Encoding: the coding Gatehouse would pick for it ("identity"
+ * when none), so clients sending different lists that get the same coding share one stored variant
+ * ("gzip", "gzip, deflate", "gzip, br;q=0.5" all → "gzip" with zstd/br/gzip offered). A variant the
+ * upstream encoded itself can land under a key whose clients do not all accept its coding: the cache
+ * checks `codingAcceptable` before serving a stored response.
  */
 export const normalizedAcceptEncoding = (
   acceptEncoding: string | Array<string> | undefined,
   offered: ReadonlyArray<Coding>
-): string => {
-  const pick = negotiateEncoding(acceptEncoding, offered) ?? "identity"
-  const accepted = KEYED_CODINGS.filter((c) => negotiateEncoding(acceptEncoding, [c as Coding]) !== undefined)
-  return `${pick};${accepted.join(",")}`
-}
+): string => negotiateEncoding(acceptEncoding, offered) ?? "identity"

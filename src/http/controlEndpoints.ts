@@ -2,7 +2,8 @@
 import type { ServerResponse } from "node:http"
 import type { LifecycleState } from "../services/Lifecycle.ts"
 
-export type ControlAnswer = { readonly status: number; readonly body: unknown }
+/** A control endpoint's answer; a 405 names what the endpoint accepts in `allow` (default GET, HEAD). */
+export type ControlAnswer = { readonly status: number; readonly body: unknown; readonly allow?: string }
 
 const json = (status: number, body: unknown): ControlAnswer => ({ status, body })
 
@@ -46,7 +47,7 @@ export const writeControl = (res: ServerResponse, answer: ControlAnswer, method:
     "content-type": "application/json",
     "content-length": length,
     "cache-control": "no-store",
-    ...(answer.status === 405 ? { allow: "GET, HEAD" } : {})
+    ...(answer.status === 405 ? { allow: answer.allow ?? "GET, HEAD" } : {})
   })
   if (method === "HEAD") {
     res.end()

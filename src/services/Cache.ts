@@ -74,6 +74,17 @@ export class Cache extends Context.Service<Cache, {
       const inflight = new Map<string, Deferred.Deferred<boolean>>()
       // Writes not yet acknowledged by the backend (Redis): this instance reads its own writes at once
       const writing = new Map<string, StoredResponse>()
+      // ... and an invalidation or purge waits for them: a write landing after the removal would bring
+      // the removed response back (§4.4)
+      const landed = new Map<string, Deferred.Deferred<void>>()
+      const untilLanded = (keys: Iterable<string>): Effect.Effect<void> => {
+        const waits: Array<Effect.Effect<void>> = []
+        for (const k of keys) {
+          const d = landed.get(k)
+          if (d !== undefined) waits.push(Deferred.await(d))
+        }
+        return waits.length === 0 ? Effect.void : Effect.all(waits, { discard: true })
+      }
       const hitForMiss = new Map<string, number>()
       const count: Counters = {
         hit: () => { c.hits++ },
@@ -103,14 +114,18 @@ export class Cache extends Context.Service<Cache, {
             // Redis: write-behind. The entry is visible to this instance's lookups at once and the
             // caller (the coalescing leader) is not held for the round trip; `stores` counts acks.
             writing.set(entry.key, entry)
-            return Effect.as(
-              Effect.forkDetach(Effect.ensuring(write, Effect.sync(() => { if (writing.get(entry.key) === entry) writing.delete(entry.key) }))),
-              true
-            )
+            const done = Deferred.makeUnsafe<void>()
+            landed.set(entry.key, done)
+            const settle = Effect.sync(() => {
+              if (writing.get(entry.key) === entry) writing.delete(entry.key)
+              if (landed.get(entry.key) === done) landed.delete(entry.key)
+              Deferred.doneUnsafe(done, Exit.void)
+            })
+            return Effect.as(Effect.forkDetach(Effect.ensuring(write, settle)), true)
           }),
         invalidate: (key) => Effect.suspend(() => {
           writing.delete(key)
-          return backend.remove(key)
+          return Effect.andThen(untilLanded([key]), backend.remove(key))
         }),
         purge: (pattern) => {
           const hosts = hostMatcher(pattern)
@@ -118,7 +133,7 @@ export class Cache extends Context.Service<Cache, {
           if (hosts === undefined || keys === undefined) return Effect.succeed(undefined)
           return Effect.suspend(() => {
             for (const k of [...writing.keys()]) if (keys(k)) writing.delete(k)
-            return backend.purge(hosts, keys)
+            return Effect.andThen(untilLanded([...landed.keys()].filter(keys)), backend.purge(hosts, keys))
           })
         },
         stats: Effect.map(backend.usage, (u) => ({

@@ -5,6 +5,9 @@
  * result is the sink's `data` result (false pauses the upstream socket until zlib drains), and
  * zlib's output is paused while the client's socket is full. Nothing buffers a whole body.
  *
+ * A HEAD response gets the header fields its GET would have (Vary, Content-Encoding, weak ETag, no
+ * Content-Length; RFC 9110 §9.3.2), and no encoder: it has no body.
+ *
  * Cache interplay: in `wrapSink` the cache store sits between compression and the client, so the
  * cache stores the representation actually sent (Content-Encoding + Vary: Accept-Encoding) and a
  * hit replays those bytes without recompressing. The cache keys the Accept-Encoding variant with
@@ -107,7 +110,7 @@ export class Compression extends Context.Service<Compression, CompressionService
       const minSize = cfg.min_size
 
       const begin = (req: IncomingMessage, res: ServerResponse, span?: (name: string) => StreamSpan): CompressedResponse => {
-        const method = req.method ?? "GET"
+        const head = req.method === "HEAD"
         let z: Transform | undefined
         let bytesIn = 0
         let done = false
@@ -124,7 +127,7 @@ export class Compression extends Context.Service<Compression, CompressionService
         const finished = Effect.callback<void>((resume) => whenFinished(() => resume(Effect.void)))
         const wrap = (inner: ResponseSink): ResponseSink => ({
           head: (status, statusText, headers) => {
-            if (!isCompressible(method, status, headers, types, minSize)) return inner.head(status, statusText, headers)
+            if (!isCompressible(status, headers, types, minSize)) return inner.head(status, statusText, headers)
             const out: HeaderMap = { ...headers, vary: varyWithAcceptEncoding(headers["vary"]) }
             const coding = negotiateEncoding(req.headers["accept-encoding"], offered)
             if (coding === undefined) return inner.head(status, statusText, out)
@@ -133,6 +136,8 @@ export class Compression extends Context.Service<Compression, CompressionService
             out["content-encoding"] = coding
             const etag = weakenEtag(headers["etag"])
             if (etag !== undefined) out["etag"] = etag
+            // HEAD (RFC 9110 §9.3.2): the GET's header fields, the same coding decision; no body to encode
+            if (head) return inner.head(status, statusText, out)
             const enc = encoder(coding, sizeHint)
             const phase = span?.("compress")
             let bytesOut = 0

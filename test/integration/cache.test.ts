@@ -105,6 +105,10 @@ describe("memory backend: max_memory, LRU eviction, admin patterns and stats", (
     expect((await stats()).entries).toBe(0)
     const bad = await fetch(`${proxy.url}/admin/cache?pattern=%20`, { method: "DELETE" })
     expect(bad.status).toBe(400)
-    expect((await fetch(`${proxy.url}/admin/cache?pattern=x`)).status).toBe(405)
+    const wrongMethod = await fetch(`${proxy.url}/admin/cache?pattern=x`)
+    expect(wrongMethod.status).toBe(405)
+    // RFC 9110 §15.5.6: Allow lists what the endpoint does accept
+    expect(wrongMethod.headers.get("allow")).toBe("DELETE")
+    expect((await fetch(`${proxy.url}/admin/cache/stats`, { method: "POST" })).headers.get("allow")).toBe("GET, HEAD")
   })
 })

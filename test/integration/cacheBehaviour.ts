@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { type IncomingHttpHeaders, type IncomingMessage, request, type ServerResponse } from "node:http"
+import { gunzipSync } from "node:zlib"
 import { type Origin, startOrigin } from "../fixtures/origins.ts"
 import { type RunningProxy, startProxy } from "../fixtures/proxy.ts"
 
@@ -15,6 +16,16 @@ const plainGet = (url: string, headers: Record<string, string> = {}) =>
       const chunks: Array<Buffer> = []
       res.on("data", (c: Buffer) => chunks.push(c))
       res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString() }))
+    }).on("error", reject).end()
+  })
+
+/** A request to the proxy with exactly this target (absolute-form: the forward proxy) and these headers, like curl -x. */
+const sendVia = (p: RunningProxy, target: string, headers: Record<string, string> = {}) =>
+  new Promise<{ status: number; headers: IncomingHttpHeaders; body: Buffer }>((resolve, reject) => {
+    request({ host: "127.0.0.1", port: p.port, path: target, headers, agent: false }, (res) => {
+      const chunks: Array<Buffer> = []
+      res.on("data", (c: Buffer) => chunks.push(c))
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }))
     }).on("error", reject).end()
   })
 
@@ -47,6 +58,7 @@ describe(`cache (RFC 9111) through the proxy, ${backend} backend`, () => {
   let origin: Origin
   let proxy: RunningProxy
   let small: RunningProxy
+  let zipped: RunningProxy
   let store: CacheBackendFixture
   beforeAll(async () => {
     store = await fixture()
@@ -59,10 +71,12 @@ describe(`cache (RFC 9111) through the proxy, ${backend} backend`, () => {
     })
     proxy = await startProxy({ routing: { default_backend: origin.url }, cache: { enabled: true, ...store.settings } })
     small = await startProxy({ routing: { default_backend: origin.url }, cache: { enabled: true, max_object_size: "1KB", default_ttl: "60s", ...store.settings } })
+    zipped = await startProxy({ routing: { default_backend: origin.url }, cache: { enabled: true, ...store.settings }, compression: { enabled: true, min_size: "1KB" } })
   })
   afterAll(async () => {
     await proxy.stop()
     await small.stop()
+    await zipped.stop()
     await origin.close()
     await store.close()
   })
@@ -429,6 +443,200 @@ describe(`cache (RFC 9111) through the proxy, ${backend} backend`, () => {
     expect((await (await get("/big-chunked", {}, small)).text()).length).toBe(4096)
     expect((await (await get("/big-chunked", {}, small)).text()).length).toBe(4096)
     expect(hits(origin, "/big-chunked")).toBe(2)
+  })
+
+  it("RFC 9211 §2.5 'stored' is never claimed for a body of unknown length: a chunked body over max_object_size is not stored and not said to be", async () => {
+    const big = "x".repeat(4096)
+    routes.set("/big-chunked-status", (_req, res) => {
+      res.writeHead(200, { "cache-control": "max-age=300" })
+      res.write(big.slice(0, 800))
+      setTimeout(() => res.end(big.slice(800)), 5)
+    })
+    const a = await get("/big-chunked-status", {}, small)
+    expect((await a.text()).length).toBe(4096)
+    expect(a.headers.get("cache-status")).toBe("gatehouse; fwd=uri-miss")
+    const b = await get("/big-chunked-status", {}, small)
+    await b.text()
+    expect(b.headers.get("cache-status")).toBe("gatehouse; fwd=uri-miss")
+    // a chunked body that does fit is stored all the same (the next request hits), just not announced
+    routes.set("/small-chunked-status", (_req, res) => {
+      res.writeHead(200, { "cache-control": "max-age=300" })
+      res.write("sm")
+      setTimeout(() => res.end("all"), 5)
+    })
+    const c = await get("/small-chunked-status", {}, small)
+    expect(await c.text()).toBe("small")
+    expect(c.headers.get("cache-status")).toBe("gatehouse; fwd=uri-miss")
+    const d = await get("/small-chunked-status", {}, small)
+    expect(await d.text()).toBe("small")
+    expect(d.headers.get("cache-status")).toMatch(/^gatehouse; hit; ttl=\d+$/)
+  })
+
+  it("threat: cache poisoning across forward and reverse — a Host naming another origin never shares an entry with that origin's absolute URI (RFC 9111 §4, RFC 9112 §3.2)", async () => {
+    const other = await startOrigin((req, res) => {
+      const body = `genuine ${req.url}`
+      res.writeHead(200, { "content-length": body.length, "cache-control": "max-age=300" })
+      res.end(body)
+    })
+    try {
+      const authority = `127.0.0.1:${other.port}`
+      routes.set("/poison-rev", reply(200, { "cache-control": "max-age=300" }, "default backend"))
+      routes.set("/poison-fwd", reply(200, { "cache-control": "max-age=300" }, "default backend"))
+      // origin-form with a Host naming the other origin: routing sends it to the default backend
+      const rev = await plainGet(`${proxy.url}/poison-rev`, { host: authority })
+      expect(rev.body).toBe("default backend")
+      expect(rev.headers["cache-status"]).toContain("stored")
+      // the forward proxy's request for that origin's URI must reach the origin, not that entry
+      const fwd = await sendVia(proxy, `http://${authority}/poison-rev`)
+      expect(fwd.body.toString()).toBe("genuine /poison-rev")
+      expect(fwd.headers["cache-status"]).toContain("fwd=uri-miss")
+      // and the other way round: a forward entry never answers the routed request
+      expect((await sendVia(proxy, `http://${authority}/poison-fwd`)).body.toString()).toBe("genuine /poison-fwd")
+      const rev2 = await plainGet(`${proxy.url}/poison-fwd`, { host: authority })
+      expect(rev2.body).toBe("default backend")
+      expect(rev2.headers["cache-status"]).toContain("fwd=uri-miss")
+      // each still hits its own entry
+      expect((await sendVia(proxy, `http://${authority}/poison-rev`)).headers["cache-status"]).toMatch(/hit/)
+      expect((await plainGet(`${proxy.url}/poison-fwd`, { host: authority })).headers["cache-status"]).toMatch(/hit/)
+      expect(other.seen.map((r) => r.url)).toEqual(["/poison-rev", "/poison-fwd"])
+    } finally {
+      await other.close()
+    }
+  })
+
+  it("threat: request loop — a forward request to the proxy's own listener stays refused (403) when a routed response for that Host is stored", async () => {
+    routes.set("/own-loop", reply(200, { "cache-control": "max-age=300" }, "routed"))
+    // 127.0.0.2 is not how this listener names itself, so absolute-form with it is a forward request,
+    // which the SSRF guard refuses (README: always the proxy's own listener); origin-form with that Host is routed
+    const authority = `127.0.0.2:${proxy.port}`
+    const routed = await plainGet(`${proxy.url}/own-loop`, { host: authority })
+    expect(routed.body).toBe("routed")
+    expect(routed.headers["cache-status"]).toContain("stored")
+    const loop = await sendVia(proxy, `http://${authority}/own-loop`)
+    expect(loop.status).toBe(403)
+    expect(hits(origin, "/own-loop")).toBe(1)
+    await (await fetch(`${proxy.url}/admin/cache?pattern=127.0.0.2`, { method: "DELETE" })).text()
+  })
+
+  it("an absolute-form request naming the proxy itself shares the stored response of the origin-form request it is served as", async () => {
+    routes.set("/self-key", counting({ "cache-control": "max-age=300" }))
+    const authority = `127.0.0.1:${proxy.port}`
+    const first = await plainGet(`${proxy.url}/self-key`, { host: authority })
+    expect(first.headers["cache-status"]).toContain("stored")
+    const again = await sendVia(proxy, `http://${authority}/self-key`)
+    expect(again.body.toString()).toBe("v1")
+    expect(again.headers["cache-status"]).toMatch(/hit/)
+    expect(hits(origin, "/self-key")).toBe(1)
+  })
+
+  it("threat: cache poisoning by a Host holding a '/' — 'Host: a/b' + '/c' is not stored under the key of 'Host: a' + '/b/c' (RFC 9110 §7.2)", async () => {
+    routes.set("/c", reply(200, { "cache-control": "max-age=300" }, "routed for Host a/b"))
+    routes.set("/b/c", counting({ "cache-control": "max-age=300" }))
+    const a = await plainGet(`${proxy.url}/c`, { host: "slash.example/b" })
+    expect(a.body).toBe("routed for Host a/b")
+    expect(a.headers["cache-status"]).toBe("gatehouse; fwd=bypass; detail=host")
+    const b = await plainGet(`${proxy.url}/b/c`, { host: "slash.example" })
+    expect(b.body).toBe("v1")
+    expect(b.headers["cache-status"]).toContain("fwd=uri-miss")
+    await (await fetch(`${proxy.url}/admin/cache?pattern=slash.example`, { method: "DELETE" })).text()
+  })
+
+  it("§4.4 / admin purge right after a store: the stored response stays removed (a write still on its way does not bring it back)", async () => {
+    routes.set("/purge-race", counting({ "cache-control": "max-age=300" }))
+    const host = { host: "purge-race.example" }
+    const a = await plainGet(`${proxy.url}/purge-race`, host)
+    expect(a.headers["cache-status"]).toBe("gatehouse; fwd=uri-miss; stored")
+    const del = await fetch(`${proxy.url}/admin/cache?pattern=purge-race.example`, { method: "DELETE" })
+    expect(await del.json()).toEqual({ pattern: "purge-race.example", removed: 1 })
+    const b = await plainGet(`${proxy.url}/purge-race`, host)
+    expect(b.body).toBe("v2")
+    expect(b.headers["cache-status"]).toContain("fwd=uri-miss")
+    await (await fetch(`${proxy.url}/admin/cache?pattern=purge-race.example`, { method: "DELETE" })).text()
+  })
+
+  it("RFC 9211: a 502 for an unreachable origin carries the cache's Cache-Status (fwd=uri-miss, no fwd-status)", async () => {
+    const r = await sendVia(proxy, "http://127.0.0.1:1/cache-status-502")
+    expect(r.status).toBe(502)
+    expect(r.headers["cache-status"]).toBe("gatehouse; fwd=uri-miss")
+  })
+
+  it("§5.2.1.2 max-stale is served from an entry without a validator once it is stale (kept for a bounded stale window)", async () => {
+    routes.set("/maxstale-noval", counting({ "cache-control": "max-age=10", age: "20" }))
+    await (await get("/maxstale-noval")).text()
+    // past the shortest time any entry is kept (1 s), which used to be all a stale entry without a validator got
+    await new Promise((r) => setTimeout(r, 1300))
+    const s = await get("/maxstale-noval", { "cache-control": "max-stale=600" })
+    expect(await s.text()).toBe("v1")
+    expect(s.headers.get("cache-status")).toContain("detail=max-stale")
+    expect(hits(origin, "/maxstale-noval")).toBe(1)
+  })
+
+  it("§4.3.4 a compressed entry with a strong ETag is refreshed by the origin's 304 (the stored copy carries the weak form)", async () => {
+    const text = "compressible text ".repeat(200)
+    routes.set("/gz-reval", (req, res) => {
+      const inm = String(req.headers["if-none-match"] ?? "")
+      if (inm.replace(/^W\//, "") === '"g1"') {
+        res.writeHead(304, { etag: '"g1"', "cache-control": "max-age=300", "x-version": "after-304" })
+        res.end()
+        return
+      }
+      res.writeHead(200, { "content-type": "text/plain", "content-length": text.length, etag: '"g1"', "cache-control": "max-age=10", age: "20", "x-version": "first" })
+      res.end(text)
+    })
+    const gz = { "accept-encoding": "gzip" }
+    const a = await sendVia(zipped, "/gz-reval", gz)
+    expect(a.headers["content-encoding"]).toBe("gzip")
+    expect(a.headers.etag).toBe('W/"g1"')
+    const b = await sendVia(zipped, "/gz-reval", gz)
+    expect(b.status).toBe(200)
+    expect(b.headers["cache-status"]).toContain("fwd=stale; fwd-status=304; stored")
+    expect(b.headers["x-version"]).toBe("after-304")
+    expect(b.headers["content-encoding"]).toBe("gzip")
+    expect(b.headers.etag).toBe('W/"g1"')
+    expect(String(b.headers.vary)).toContain("Accept-Encoding")
+    expect(gunzipSync(b.body).toString()).toBe(text)
+    expect(origin.seen.filter((s) => s.url === "/gz-reval")[1]?.headers["if-none-match"]).toBe('W/"g1"')
+    const c = await sendVia(zipped, "/gz-reval", gz)
+    expect(c.headers["cache-status"]).toMatch(/^gatehouse; hit; ttl=\d+$/)
+    expect(c.headers.etag).toBe('W/"g1"')
+    expect(gunzipSync(c.body).toString()).toBe(text)
+    expect(hits(origin, "/gz-reval")).toBe(2)
+  })
+
+  it("RFC 5861 §3 stale-while-revalidate refreshes a compressed entry with a strong ETag from the origin's 304", async () => {
+    const text = "compressible text ".repeat(200)
+    routes.set("/gz-swr", (req, res) => {
+      if (String(req.headers["if-none-match"] ?? "").replace(/^W\//, "") === '"s1"') {
+        res.writeHead(304, { etag: '"s1"', "cache-control": "max-age=300" })
+        res.end()
+        return
+      }
+      res.writeHead(200, { "content-type": "text/plain", "content-length": text.length, etag: '"s1"', "cache-control": "max-age=10, stale-while-revalidate=600", age: "20" })
+      res.end(text)
+    })
+    const gz = { "accept-encoding": "gzip" }
+    await sendVia(zipped, "/gz-swr", gz)
+    const b = await sendVia(zipped, "/gz-swr", gz)
+    expect(b.headers["cache-status"]).toContain("detail=stale-while-revalidate")
+    await expect.poll(() => hits(origin, "/gz-swr")).toBe(2)
+    // the background 304 made the stored gzip copy fresh again
+    await expect.poll(async () => String((await sendVia(zipped, "/gz-swr", gz)).headers["cache-status"])).toMatch(/^gatehouse; hit; ttl=\d+$/)
+    expect(hits(origin, "/gz-swr")).toBe(2)
+  })
+
+  it("§4.1 Accept-Encoding lists that get the same coding share one stored variant (gzip, 'gzip, deflate', 'gzip, br;q=0.5', ...)", async () => {
+    const text = "compressible text ".repeat(200)
+    routes.set("/ae-lists", reply(200, { "content-type": "text/plain", "cache-control": "max-age=300" }, text))
+    const lists = ["gzip", "gzip, deflate", "gzip, compress", "gzip, br;q=0.5", "gzip, zstd;q=0.1", "x-gzip, deflate;q=0.5"]
+    const statuses: Array<string> = []
+    for (const ae of lists) {
+      const r = await sendVia(zipped, "/ae-lists", { "accept-encoding": ae })
+      expect(r.headers["content-encoding"]).toBe("gzip")
+      expect(gunzipSync(r.body).toString()).toBe(text)
+      statuses.push(String(r.headers["cache-status"]).replace(/ttl=\d+/, "ttl"))
+    }
+    expect(statuses).toEqual(["gatehouse; fwd=uri-miss", ...Array(lists.length - 1).fill("gatehouse; hit; ttl")])
+    expect(hits(origin, "/ae-lists")).toBe(1)
   })
 
   it("HEAD is answered from a stored GET response, without a body", async () => {

@@ -140,10 +140,21 @@ describe("compression (gzip / br / zstd)", () => {
     })
   }
 
-  it("HEAD gets the identity headers and no body", async () => {
-    const res = await get(proxy.port, "/json", { "accept-encoding": "gzip" }, "HEAD")
-    expect(res.headers["content-encoding"]).toBeUndefined()
-    expect(res.body.length).toBe(0)
+  it("RFC 9110 §9.3.2 HEAD gets the header fields the GET would have (Vary, Content-Encoding, weak ETag), no body", async () => {
+    const head = await get(proxy.port, "/json", { "accept-encoding": "gzip" }, "HEAD")
+    const full = await get(proxy.port, "/json", { "accept-encoding": "gzip" })
+    expect(head.status).toBe(200)
+    expect(head.body.length).toBe(0)
+    for (const name of ["vary", "content-encoding", "etag", "content-type"]) expect(head.headers[name]).toEqual(full.headers[name])
+    expect(head.headers.vary).toBe("Origin, Accept-Encoding")
+    expect(head.headers["content-encoding"]).toBe("gzip")
+    expect(head.headers.etag).toBe('W/"v1"')
+    expect(head.headers["content-length"]).toBeUndefined()
+    // a client that accepts no coding the proxy offers: identity, but still Vary
+    const identity = await get(proxy.port, "/json", { "accept-encoding": "deflate" }, "HEAD")
+    expect(identity.headers["content-encoding"]).toBeUndefined()
+    expect(identity.headers.vary).toBe("Origin, Accept-Encoding")
+    expect(identity.headers["content-length"]).toBe(String(TEXT.length))
   })
 
   it("streams a ~12 MB chunked body through gzip and brotli intact", async () => {
@@ -176,7 +187,17 @@ describe("compression with the cache (one stored representation per coding, no r
   let origin: Origin
   let proxy: RunningProxy
   beforeAll(async () => {
-    origin = await startOrigin((_req, res) => {
+    origin = await startOrigin((req, res) => {
+      if (req.url === "/pre-encoded") {
+        // an origin that gzips by itself for clients that accept it
+        const gzipOk = /\bgzip\b/.test(String(req.headers["accept-encoding"] ?? ""))
+        const body = gzipOk ? zlib.gzipSync(TEXT) : Buffer.from(TEXT)
+        res.writeHead(200, {
+          "content-type": "application/json", "cache-control": "public, max-age=60", vary: "Accept-Encoding",
+          "content-length": String(body.length), ...(gzipOk ? { "content-encoding": "gzip" } : {})
+        })
+        return res.end(body)
+      }
       res.writeHead(200, { "content-type": "application/json", "cache-control": "public, max-age=60", "content-length": String(Buffer.byteLength(TEXT)) })
       res.end(TEXT)
     })
@@ -207,5 +228,18 @@ describe("compression with the cache (one stored representation per coding, no r
     const identity = await get(proxy.port, "/c", {})
     expect(identity.headers["content-encoding"]).toBeUndefined()
     expect(identity.body.toString()).toBe(TEXT)
+  })
+
+  it("RFC 9110 §12.5.3 a variant the upstream encoded is never served to a client that does not accept its coding", async () => {
+    // "zstd, gzip" and "zstd" share the variant key (Gatehouse would pick zstd for both)
+    const a = await get(proxy.port, "/pre-encoded", { "accept-encoding": "zstd, gzip" })
+    expect(a.headers["content-encoding"]).toBe("gzip") // the upstream's own gzip, passed through and stored
+    const b = await get(proxy.port, "/pre-encoded", { "accept-encoding": "zstd" })
+    expect(b.headers["content-encoding"]).toBe("zstd")
+    expect(b.headers["cache-status"]).toContain("fwd=vary-miss")
+    expect(decode("zstd", b.body).toString()).toBe(TEXT)
+    const c = await get(proxy.port, "/pre-encoded", { "accept-encoding": "zstd" })
+    expect(c.headers["cache-status"]).toMatch(/hit/)
+    expect(c.headers["content-encoding"]).toBe("zstd")
   })
 })

@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { DEFAULT_COMPRESSIBLE_TYPES } from "../../src/domain/config/compression.ts"
 import {
+  codingAcceptable,
   compileTypes,
   isCompressible,
   negotiateEncoding,
@@ -46,41 +47,65 @@ describe("negotiateEncoding (RFC 9110 §12.5.3 Accept-Encoding)", () => {
   })
   it("normalizes for the cache's variant key", () => {
     assert.strictEqual(normalizedAcceptEncoding("gzip, br", ALL), normalizedAcceptEncoding("BR;q=1.0 , gzip", ALL))
-    assert.strictEqual(normalizedAcceptEncoding(undefined, ALL), "identity;")
-    // a variant the upstream encoded (say gzip) must not reach a client accepting only zstd
-    assert.notStrictEqual(normalizedAcceptEncoding("zstd", ALL), normalizedAcceptEncoding("zstd, gzip", ALL))
+    assert.strictEqual(normalizedAcceptEncoding(undefined, ALL), "identity")
+    assert.strictEqual(normalizedAcceptEncoding("deflate, compress", ALL), "identity")
   })
+  it("RFC 9111 §4.1 one variant per coding: every list that gets gzip normalizes to gzip", () => {
+    for (const ae of ["gzip", "gzip, deflate", "gzip, compress", "gzip, br;q=0.5", "gzip, zstd;q=0.1", "x-gzip", "deflate;q=1, gzip;q=0.5"]) {
+      assert.strictEqual(normalizedAcceptEncoding(ae, ALL), "gzip", ae)
+    }
+  })
+})
+
+describe("codingAcceptable (RFC 9110 §12.5.3): may a stored response's coding be sent to this client", () => {
+  const matrix: ReadonlyArray<readonly [string | undefined, string | undefined, boolean]> = [
+    ["zstd", undefined, true], // identity is always sent (no 406 from a proxy)
+    ["zstd", "identity", true],
+    [undefined, "gzip", true], // no Accept-Encoding: any coding is acceptable
+    ["", "gzip", false], // an empty list asks for identity only
+    ["zstd", "gzip", false],
+    ["zstd, gzip", "gzip", true],
+    ["x-gzip", "gzip", true],
+    ["gzip", "x-gzip", true],
+    ["gzip;q=0, *", "gzip", false],
+    ["*;q=0.1", "br", true],
+    ["gzip", "gzip, br", false] // every coding applied must be acceptable
+  ]
+  for (const [ae, ce, expected] of matrix) {
+    it(`Accept-Encoding ${JSON.stringify(ae)}, Content-Encoding ${JSON.stringify(ce)} → ${expected}`, () => {
+      assert.strictEqual(codingAcceptable(ae, ce), expected)
+    })
+  }
 })
 
 describe("isCompressible", () => {
   const types = compileTypes(DEFAULT_COMPRESSIBLE_TYPES)
   const json = { "content-type": "application/json; charset=utf-8", "content-length": "5000" }
-  it("accepts a large JSON 200", () => assert.isTrue(isCompressible("GET", 200, json, types, 1024)))
+  it("accepts a large JSON 200", () => assert.isTrue(isCompressible(200, json, types, 1024)))
   it("matches text/* prefixes and +json / +xml suffixes", () => {
     const t = compileTypes(["text/*", "*+json"])
-    assert.isTrue(isCompressible("GET", 200, { "content-type": "text/anything" }, t, 0))
-    assert.isTrue(isCompressible("GET", 200, { "content-type": "application/problem+json" }, t, 0))
-    assert.isFalse(isCompressible("GET", 200, { "content-type": "image/png" }, t, 0))
+    assert.isTrue(isCompressible(200, { "content-type": "text/anything" }, t, 0))
+    assert.isTrue(isCompressible(200, { "content-type": "application/problem+json" }, t, 0))
+    assert.isFalse(isCompressible(200, { "content-type": "image/png" }, t, 0))
   })
-  it("refuses a body below min_size", () => assert.isFalse(isCompressible("GET", 200, { ...json, "content-length": "100" }, types, 1024)))
+  it("refuses a body below min_size", () => assert.isFalse(isCompressible(200, { ...json, "content-length": "100" }, types, 1024)))
   it("compresses chunked bodies of unknown length", () =>
-    assert.isTrue(isCompressible("GET", 200, { "content-type": "text/html" }, types, 1024)))
+    assert.isTrue(isCompressible(200, { "content-type": "text/html" }, types, 1024)))
   it("never re-encodes a body the upstream already encoded", () => {
-    assert.isFalse(isCompressible("GET", 200, { ...json, "content-encoding": "gzip" }, types, 0))
-    assert.isTrue(isCompressible("GET", 200, { ...json, "content-encoding": "identity" }, types, 0))
+    assert.isFalse(isCompressible(200, { ...json, "content-encoding": "gzip" }, types, 0))
+    assert.isTrue(isCompressible(200, { ...json, "content-encoding": "identity" }, types, 0))
   })
   it("RFC 9111 §5.2.2.6: Cache-Control no-transform forbids it", () =>
-    assert.isFalse(isCompressible("GET", 200, { ...json, "cache-control": "public, no-transform" }, types, 0)))
+    assert.isFalse(isCompressible(200, { ...json, "cache-control": "public, no-transform" }, types, 0)))
   it("RFC 9110 §15.3.7: never a 206 or a Content-Range", () => {
-    assert.isFalse(isCompressible("GET", 206, json, types, 0))
-    assert.isFalse(isCompressible("GET", 200, { ...json, "content-range": "bytes 0-1/2" }, types, 0))
+    assert.isFalse(isCompressible(206, json, types, 0))
+    assert.isFalse(isCompressible(200, { ...json, "content-range": "bytes 0-1/2" }, types, 0))
   })
-  it("not for HEAD, 204, 304 or types not listed", () => {
-    assert.isFalse(isCompressible("HEAD", 200, json, types, 0))
-    assert.isFalse(isCompressible("GET", 204, json, types, 0))
-    assert.isFalse(isCompressible("GET", 304, json, types, 0))
-    assert.isFalse(isCompressible("GET", 200, { "content-type": "image/jpeg" }, types, 0))
-    assert.isFalse(isCompressible("GET", 200, {}, types, 0))
+  it("not for 204, 304 or types not listed", () => {
+    assert.isFalse(isCompressible(204, json, types, 0))
+    assert.isFalse(isCompressible(304, json, types, 0))
+    assert.isFalse(isCompressible(200, { "content-type": "image/jpeg" }, types, 0))
+    assert.isFalse(isCompressible(200, {}, types, 0))
   })
 })
 

@@ -73,10 +73,12 @@ export const PER_USE = new Set(["cache-status"])
 
 /**
  * §3.2 / §4.3.4: a 304 updates the stored response's header fields — each field in the 304 replaces the
- * stored one — except Content-Length and the fields describing the stored body's encoding and range.
- * The new age_value is the 304's Age; the times become those of the validation exchange.
+ * stored one — except Content-Length and the fields describing the stored body's encoding and range,
+ * and Vary, which the stored variant's secondary key was computed from (§3.2 lets a cache keep fields
+ * its stored response depends on). The new age_value is the 304's Age; the times become those of the
+ * validation exchange.
  */
-const NOT_UPDATED = new Set(["content-length", "content-encoding", "content-range", "transfer-encoding"])
+const NOT_UPDATED = new Set(["content-length", "content-encoding", "content-range", "transfer-encoding", "vary"])
 
 export const merge304 = (
   stored: StoredResponse,
@@ -86,6 +88,12 @@ export const merge304 = (
 ): StoredResponse => {
   const replaced = new Set<string>()
   for (let i = 0; i < update.length; i += 2) if (!NOT_UPDATED.has(update[i]!) && update[i] !== "cache-status") replaced.add(update[i]!)
+  // A stored representation Gatehouse transformed (compressed) carries the weak form of the origin's
+  // strong ETag (RFC 9110 §8.8.3); the 304 names the strong one: it still describes these bytes weakly.
+  const etag = headerOf(update, "etag")
+  if (etag !== undefined && stored.etag !== undefined && stored.etag.startsWith("W/") && !etag.startsWith("W/") && opaque(stored.etag) === etag) {
+    replaced.delete("etag")
+  }
   const headers: Array<string> = []
   for (let i = 0; i < stored.headers.length; i += 2) {
     const n = stored.headers[i]!
@@ -96,16 +104,17 @@ export const merge304 = (
 }
 
 /**
- * §4.3.4: the 304 selects the stored response when its ETag matches the stored one (a strong 304 validator
- * by strong comparison, a weak one by weak comparison), or, without an ETag, when Last-Modified matches
- * or the 304 carries no validator at all.
+ * §4.3.4: the 304 selects the stored response when its ETag matches the stored one, or, without an
+ * ETag, when Last-Modified matches or the 304 carries no validator at all. The ETags are compared
+ * weakly (opaque-tags equal): the one stored response revalidated here was chosen by its key and
+ * variant, and its ETag may be the weak form Gatehouse gave the origin's strong one when it
+ * compressed the body (RFC 9110 §8.8.3) — the origin's 304 then names the strong form, which
+ * validates the identity bytes the stored encoding was made from. (A strict comparison would drop
+ * every compressed entry with a strong ETag on its first revalidation.)
  */
 export const validatorMatches = (stored: StoredResponse, update: ReadonlyArray<string>): boolean => {
   const etag = headerOf(update, "etag")
-  if (etag !== undefined) {
-    if (stored.etag === undefined) return false
-    return etag.startsWith("W/") ? opaque(stored.etag) === opaque(etag) : stored.etag === etag
-  }
+  if (etag !== undefined) return stored.etag !== undefined && opaque(stored.etag) === opaque(etag)
   const lm = headerOf(update, "last-modified")
   if (lm !== undefined) return stored.lastModified === undefined || stored.lastModified === lm
   return true

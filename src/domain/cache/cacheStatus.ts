@@ -9,6 +9,7 @@ export type Forward = "bypass" | "method" | "uri-miss" | "vary-miss" | "miss" | 
 export interface ForwardStatus {
   readonly fwd: Forward
   readonly fwdStatus?: number
+  /** RFC 9211 §2.5: said only when known to be true as the head goes out (storable, Content-Length within max_object_size). */
   readonly stored?: boolean
   readonly ttlMs?: number
   /** true: collapsed with another request and reused; false: collapsing was tried but the result was not reusable. */

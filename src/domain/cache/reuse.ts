@@ -50,12 +50,19 @@ export const staleOnErrorAllowed = (s: StoredResponse, req: Directives, nowMs: n
   return currentAge(s, nowMs) - s.lifetimeMs <= window * 1000
 }
 
+/** How long past its freshness an entry stays stored when it may still be used (see `retentionMs`). */
+export const STALE_KEEP_MS = 3_600_000
+
 /**
- * How long the backend keeps an entry: freshness plus the stale windows, and an extra hour for
- * entries with a validator (they can still be revalidated cheaply with a 304).
+ * How long the backend keeps an entry: freshness plus the stale windows, then a bounded extra hour
+ * while it can still be used: revalidated cheaply with a 304 when it has a validator, or served to a
+ * request that accepts it stale (§5.2.1.2 max-stale). Not when it can be neither (no validator, and
+ * §4.2.4 must-revalidate, proxy-revalidate, s-maxage or §5.2.2.4 no-cache). The memory backend's
+ * LRU bound (max_memory) applies all the same.
  */
 export const retentionMs = (s: StoredResponse, nowMs: number): number => {
   const stale = Math.max(s.cc.staleWhileRevalidate ?? 0, s.cc.staleIfError ?? 0) * 1000
-  const validator = s.etag !== undefined || s.lastModified !== undefined ? 3_600_000 : 0
-  return Math.max(1000, s.lifetimeMs - currentAge(s, nowMs) + stale + validator)
+  const validator = s.etag !== undefined || s.lastModified !== undefined
+  const keep = validator || !(staleForbidden(s) || s.cc.noCache) ? STALE_KEEP_MS : 0
+  return Math.max(1000, s.lifetimeMs - currentAge(s, nowMs) + stale + keep)
 }

@@ -7,19 +7,21 @@
  */
 import * as Effect from "effect/Effect"
 import type { IncomingMessage, ServerResponse } from "node:http"
-import { primaryKey } from "../../domain/cache/cacheKey.ts"
+import { keyOrigin, keyUrl, requestKey } from "../../domain/cache/cacheKey.ts"
 import { type Directives, requestDirectives } from "../../domain/cache/cacheControl.ts"
 import { type Forward, forwardStatus, hitStatus } from "../../domain/cache/cacheStatus.ts"
 import { currentAge } from "../../domain/cache/freshness.ts"
 import { reuse, staleOnErrorAllowed } from "../../domain/cache/reuse.ts"
-import type { StoredResponse } from "../../domain/cache/StoredResponse.ts"
+import { headerOf, type StoredResponse } from "../../domain/cache/StoredResponse.ts"
 import { type FieldNormalisers, variantSignature } from "../../domain/cache/vary.ts"
 import { NotInCache } from "../../domain/errors.ts"
+import { codingAcceptable } from "../../domain/contentEncoding.ts"
 import type { HeaderMap } from "../../domain/hopHeaders.ts"
 import type { RequestContext } from "../../domain/RequestContext.ts"
 import type { Cache, Flight } from "../../services/Cache.ts"
 import { DelegatingSink, type ForwardResult, type ResponseSink } from "../../services/Upstream.ts"
 import { filledEntry, fillingSink, type FillContext, newFillState, releaseEnd, writeStored } from "./cacheStore.ts"
+import type { SelfCheck } from "./route.ts"
 import type { RequestHead } from "./validate.ts"
 
 export interface CachePlan {
@@ -46,11 +48,21 @@ const CONDITIONAL = new Set(["if-none-match", "if-modified-since"])
 
 const one = (v: string | Array<string> | undefined): string | undefined => (Array.isArray(v) ? v.join(", ") : v)
 
+/**
+ * The Cache-Status of a request the cache passed on, set before any response exists: a response the
+ * proxy makes itself after that (502/504 for an origin that failed, 404 no route) carries it too
+ * (RFC 9211: the cache forwarded the request, and no fwd-status since no response came back). The
+ * response filters replace it with the full value once the upstream's head arrives.
+ */
+const presetStatus = (res: ServerResponse, value: string): void => {
+  if (!res.headersSent) res.setHeader("cache-status", value)
+}
+
 /** Adds a Cache-Status to whatever passes (methods and requests the cache does not handle). */
-const statusOnly = (value: string): CachePlan => ({
-  ...PASS,
-  wrap: (inner) => new CacheStatusSink(inner, value)
-})
+const statusOnly = (res: ServerResponse, value: string): CachePlan => {
+  presetStatus(res, value)
+  return { ...PASS, wrap: (inner) => new CacheStatusSink(inner, value) }
+}
 
 class CacheStatusSink extends DelegatingSink {
   readonly value: string
@@ -69,17 +81,29 @@ export interface CacheLookupDeps {
   readonly normalisers: FieldNormalisers
   /** Wall clock in ms (the Clock service's, read synchronously). */
   readonly now: () => number
+  /**
+   * Whether an absolute-form target names this listener (RequestPipeline's `isSelf`): such a request is
+   * routed like origin-form, so it is keyed in the reverse namespace (cacheKey.ts). Without it every
+   * absolute-form request is keyed as forward, which is safe (route maps one URL one way) but keeps
+   * those requests apart from the origin-form ones for the same route.
+   */
+  readonly isSelf?: SelfCheck | undefined
 }
 
 export const makeCacheLookup = (deps: CacheLookupDeps) => {
-  const { cache, via, normalisers, now } = deps
+  const { cache, via, normalisers, now, isSelf } = deps
   const { settings } = cache
   if (!settings.enabled) return (_req: IncomingMessage, _res: ServerResponse, _head: RequestHead, _ctx: RequestContext) => Effect.succeed(PASS)
   const METHOD = forwardStatus({ fwd: "method" })
 
-  /** §4.4: a non-error response to an unsafe method invalidates the target URI and same-origin Location/Content-Location. */
-  const invalidating = (key: string): CachePlan => {
+  /**
+   * §4.4: a non-error response to an unsafe method invalidates the target URI and same-origin
+   * Location/Content-Location (in the request's namespace: what the same client would reach with them).
+   */
+  const invalidating = (res: ServerResponse, key: string): CachePlan => {
     const related: Array<string> = []
+    const url = keyUrl(key)
+    presetStatus(res, METHOD)
     // the client's end waits for the invalidation, so its next request cannot see the old entry
     let heldEnd: (() => void) | undefined
     return {
@@ -93,9 +117,9 @@ export const makeCacheLookup = (deps: CacheLookupDeps) => {
             const v = one(headers[name])
             if (v === undefined) continue
             try {
-              const u = new URL(v, key)
-              const k = primaryKey(u.protocol === "https:" ? "https" : "http", u.host, u.pathname + u.search)
-              if (new URL(k).host === new URL(key).host) related.push(k)
+              const base = new URL(url)
+              const u = new URL(v, base)
+              if (u.protocol === base.protocol && u.host === base.host) related.push(keyOrigin(key) + u.pathname + u.search)
             } catch { /* not a URI: nothing to invalidate */ }
           }
           inner.head(status, text, { ...headers, "cache-status": METHOD })
@@ -119,14 +143,27 @@ export const makeCacheLookup = (deps: CacheLookupDeps) => {
   return Effect.fnUntraced(function*(req: IncomingMessage, res: ServerResponse, head: RequestHead, ctx: RequestContext) {
     const t = head.target
     if (t.form === "asterisk") return PASS
-    const key = t.form === "absolute" ? primaryKey(t.scheme, t.authority, t.path) : primaryKey("http", req.headers.host ?? "", t.path)
+    const self = t.form === "absolute" && isSelf !== undefined && isSelf(t.hostname, t.port)
+    const key = requestKey(t, req.headers.host, (req.socket as { encrypted?: boolean }).encrypted === true, self)
     const method = ctx.method
-    if (method !== "GET" && method !== "HEAD") return SAFE.has(method) ? statusOnly(METHOD) : invalidating(key)
-    if (head.hasBody) return statusOnly(forwardStatus({ fwd: "bypass", detail: "request-body" }))
-    if (req.headers.range !== undefined) return statusOnly(forwardStatus({ fwd: "bypass", detail: "range" }))
+    if (method !== "GET" && method !== "HEAD") {
+      if (SAFE.has(method)) return statusOnly(res, METHOD)
+      // an unusable Host keys nothing: there is nothing stored to invalidate either
+      return key === undefined ? statusOnly(res, METHOD) : invalidating(res, key)
+    }
+    if (key === undefined) return statusOnly(res, forwardStatus({ fwd: "bypass", detail: "host" }))
+    if (head.hasBody) return statusOnly(res, forwardStatus({ fwd: "bypass", detail: "request-body" }))
+    if (req.headers.range !== undefined) return statusOnly(res, forwardStatus({ fwd: "bypass", detail: "range" }))
     const request = requestDirectives(one(req.headers["cache-control"]), one(req.headers.pragma))
     const signature = (names: ReadonlyArray<string>) => variantSignature(names, req.headers, normalisers)
-    const kind = t.form === "absolute" ? "forward" as const : "reverse" as const
+    const kind = t.form === "absolute" && !self ? "forward" as const : "reverse" as const
+    /**
+     * A stored response this request may get: one in a coding the client does not accept (an
+     * upstream-encoded variant under a shared Accept-Encoding key, vary.ts) counts as a vary-miss
+     * and is replaced by what the upstream sends this client (RFC 9110 §12.5.3).
+     */
+    const usable = (entry: StoredResponse | undefined): StoredResponse | undefined =>
+      entry !== undefined && codingAcceptable(req.headers["accept-encoding"], headerOf(entry.headers, "content-encoding")) ? entry : undefined
 
     const serve = (entry: StoredResponse, ageMs: number, status: string, outcome: string): CachePlan => {
       const r = writeStored(res, entry, method, req.headers, ageMs, status)
@@ -149,6 +186,7 @@ export const makeCacheLookup = (deps: CacheLookupDeps) => {
       }
       const st = newFillState()
       const leader = flight?._tag === "Leader" ? flight : undefined
+      if (background === undefined) presetStatus(res, forwardStatus({ fwd, ...(collapsed === undefined ? {} : { collapsed }) }))
       if (leader !== undefined && background === undefined) {
         // A client that leaves before its response ended aborts the exchange, and nothing will be
         // stored: the followers are released at once (each then goes upstream itself). A failure
@@ -216,13 +254,13 @@ export const makeCacheLookup = (deps: CacheLookupDeps) => {
       if (flight._tag === "Follower") {
         const stored = yield* flight.wait
         if (stored) {
-          const again = yield* cache.lookup(key, signature)
-          if (again.entry !== undefined) {
-            const r = reuse(again.entry, request, now())
+          const again = usable((yield* cache.lookup(key, signature)).entry)
+          if (again !== undefined) {
+            const r = reuse(again, request, now())
             if (r.kind === "fresh") {
               cache.count.hit()
               cache.count.coalesced()
-              return serve(again.entry, r.ageMs, forwardStatus({ fwd, stored: true, ttlMs: r.ttlMs, collapsed: true }), "cache_collapsed")
+              return serve(again, r.ageMs, forwardStatus({ fwd, stored: true, ttlMs: r.ttlMs, collapsed: true }), "cache_collapsed")
             }
           }
         }
@@ -234,7 +272,7 @@ export const makeCacheLookup = (deps: CacheLookupDeps) => {
     })
 
     const found = yield* cache.lookup(key, signature)
-    const entry = found.entry
+    const entry = usable(found.entry)
     if (entry !== undefined) {
       const r = reuse(entry, request, now())
       switch (r.kind) {
@@ -258,14 +296,14 @@ export const makeCacheLookup = (deps: CacheLookupDeps) => {
           return flight._tag === "Leader" ? forward("stale", entry, flight, undefined, served) : ANSWERED
         }
         case "validate":
-          if (request.onlyIfCached) return yield* new NotInCache({ url: key })
+          if (request.onlyIfCached) return yield* new NotInCache({ url: keyUrl(key) })
           return yield* goUpstream(r.request ? "request" : "stale", entry)
       }
     }
-    if (request.onlyIfCached) return yield* new NotInCache({ url: key })
+    if (request.onlyIfCached) return yield* new NotInCache({ url: keyUrl(key) })
     if (found.unavailable) {
       cache.count.miss()
-      return statusOnly(forwardStatus({ fwd: "miss", detail: "backend-unavailable" }))
+      return statusOnly(res, forwardStatus({ fwd: "miss", detail: "backend-unavailable" }))
     }
     return yield* goUpstream(found.uriKnown ? "vary-miss" : "uri-miss", undefined)
   })

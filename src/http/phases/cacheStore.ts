@@ -159,7 +159,8 @@ export const fillingSink = (inner: ResponseSink, res: ServerResponse, c: FillCon
       hasValidator: headers["etag"] !== undefined || headers["last-modified"] !== undefined,
       defaultTtlMs: c.defaultTtlMs
     })
-    const length = headers["content-length"] === undefined ? undefined : Number(one(headers["content-length"]))
+    // a 204 has no body; otherwise only Content-Length says the size before the body has streamed
+    const length = status === 204 ? 0 : headers["content-length"] === undefined ? undefined : Number(one(headers["content-length"]))
     if (reason === undefined && length !== undefined && length > c.maxObjectSize) reason = "too-large"
     st.notStored = reason
     if (reason === undefined && vary !== "*") {
@@ -169,10 +170,13 @@ export const fillingSink = (inner: ResponseSink, res: ServerResponse, c: FillCon
     }
     if (c.background) return
     const out: HeaderMap = { ...headers }
+    // RFC 9211 §2.5 `stored` only when it will be true: the head goes out before the body, so a body
+    // of unknown length (chunked, or compressed here) may still turn out over max_object_size. Such a
+    // response is stored all the same when it ends within the limit; its Cache-Status just cannot say so.
     out["cache-status"] = forwardStatus({
       fwd: c.fwd,
       ...(c.stale === undefined ? {} : { fwdStatus: status }),
-      stored: st.storing,
+      stored: st.storing && length !== undefined,
       ...(c.collapsed === undefined ? {} : { collapsed: c.collapsed }),
       ...(reason === undefined ? {} : { detail: reason })
     })
