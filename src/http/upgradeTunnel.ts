@@ -1,9 +1,12 @@
 /**
  * HTTP/1.1 Upgrade (RFC 9110 §7.8), e.g. WebSocket: the request is validated, checked (IP ACL, domain
  * filter, rate limit, proxy auth, SSRF guard: the same order as RequestPipeline) and routed like any
- * other, sent upstream with its Upgrade intact; on 101 the two sockets are joined as Effect Streams
- * (socketBridge.ts), otherwise the client gets 502. Everything else about Upgrade is hop-by-hop and
- * stripped on normal requests.
+ * other, sent upstream with its Upgrade offer; on 101 the two sockets are joined as Effect Streams
+ * (socketBridge.ts). The origin may decline and answer as to any request (401, 200, ...): that answer
+ * is relayed, its interim responses before it, and the connection goes back to the HTTP server for the
+ * client's next request (upgradeAnswer.ts). An offer Gatehouse does not tunnel (h2c, HTTP/1.0, a request
+ * with content: upgradeOffer.ts) goes back to the HTTP server at once, as a plain request without it.
+ * Everything else about Upgrade is hop-by-hop and stripped on normal requests.
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -11,6 +14,7 @@ import * as Exit from "effect/Exit"
 import type { IncomingMessage } from "node:http"
 import type { Duplex } from "node:stream"
 import type { RequestError } from "../domain/errors.ts"
+import type { MetricsHooks } from "../services/Metrics.ts"
 import { upstreamRequestHeaders } from "../domain/hopHeaders.ts"
 import { newRequestContext } from "../domain/RequestContext.ts"
 import { type AccessLog, accessEntry } from "../services/AccessLog.ts"
@@ -21,14 +25,18 @@ import type { ProxyAuth } from "../services/ProxyAuth.ts"
 import type { RateLimiter } from "../services/RateLimiter.ts"
 import type { Router } from "../services/Router.ts"
 import type { Upstream } from "../services/Upstream.ts"
-import { settleTunnel } from "./tunnelExit.ts"
-import type { MetricsHooks } from "../services/Metrics.ts"
 import type { Reclaimer } from "../services/Reclaimer.ts"
+import { composeSinks } from "./composeSinks.ts"
+import { handBack, previousResponseDone } from "./connectionHandBack.ts"
 import { pinDestination } from "./phases/destination.ts"
-import { filterPhase } from "./phases/filter.ts"
+import { filterPhase, withVerdict } from "./phases/filter.ts"
 import { route, type SelfCheck } from "./phases/route.ts"
 import { validate } from "./phases/validate.ts"
+import { makeSecurityHeaders } from "./securityHeaders.ts"
 import { bridgeSockets } from "./socketBridge.ts"
+import { settleTunnel } from "./tunnelExit.ts"
+import { UpgradeAnswer } from "./upgradeAnswer.ts"
+import { plainRequestHead, tunnelledProtocols } from "./upgradeOffer.ts"
 
 export interface UpgradeDeps {
   readonly config: LoadedConfig
@@ -57,13 +65,32 @@ const head101 = (headers: Record<string, string | Array<string> | undefined>, vi
   return `${out}via: ${via}\r\n\r\n`
 }
 
+/**
+ * The Listener counted the connection as a tunnel until it closes (the gauge); handed back to the HTTP
+ * server it is none from now on.
+ */
+const notATunnel = (metrics: MetricsHooks, client: Duplex): void => {
+  metrics.tunnels(-1)
+  client.once("close", () => metrics.tunnels(1))
+}
+
 export const upgradeTunnel = (deps: UpgradeDeps, req: IncomingMessage, client: Duplex, head: Buffer): Effect.Effect<void> =>
   Effect.gen(function*() {
+    yield* previousResponseDone(client)
+    const protocol = tunnelledProtocols(req)
+    if (protocol === undefined) {
+      // served by the HTTP server (and the pipeline's checks) as a plain request without the offer
+      if (handBack(client, Buffer.concat([plainRequestHead(req), head]))) notATunnel(deps.metrics, client)
+      else client.destroy()
+      return
+    }
     const start = yield* Clock.currentTimeNanos
     const rid = req.headers["x-request-id"]
     const ctx = newRequestContext(deps.requestId(typeof rid === "string" ? rid : undefined), start, deps.clientIp(client), req.method ?? "GET", req.url ?? "")
     let switched = false
     let idled = false
+    let answer: UpgradeAnswer | undefined
+    let declined = false
     const open = Effect.gen(function*() {
       // Until the switch, a client that ends its side has left: the socket allows half-open, so
       // only 'end' says so. Closing it fires 'close', which interrupts this fiber (Listener.ts).
@@ -71,8 +98,9 @@ export const upgradeTunnel = (deps: UpgradeDeps, req: IncomingMessage, client: D
       yield* Effect.acquireRelease(Effect.sync(() => client.once("end", leave)), () => Effect.sync(() => client.off("end", leave)))
       yield* deps.filter.connection(client, ctx.clientIp)
       const h = yield* validate(req, deps.config.server)
-      // domain filter (an upgraded stream is not a response body: no content inspection after 101)
-      yield* filterPhase(deps.filter, req, h, ctx, deps.isSelf)
+      // domain filter; its response guard inspects a declined upgrade's answer (an upgraded stream is
+      // not a response body: no content inspection after 101)
+      const guard = yield* filterPhase(deps.filter, req, h, ctx, deps.isSelf)
       const xff = req.headers["x-forwarded-for"]
       yield* deps.rateLimiter.admit(ctx.clientIp, Array.isArray(xff) ? xff.join(", ") : xff)
       const t = h.target
@@ -85,22 +113,46 @@ export const upgradeTunnel = (deps: UpgradeDeps, req: IncomingMessage, client: D
       )
       ctx.kind = routed.kind
       ctx.upstream = routed.backend.origin
-      const protocol = String(req.headers.upgrade ?? "")
+      const tls = (req.socket as { encrypted?: boolean }).encrypted === true
       const headers = upstreamRequestHeaders(req.rawHeaders, routed.backend.host, {
         clientIp: ctx.clientIp,
-        proto: (req.socket as { encrypted?: boolean }).encrypted === true ? "https" : "http",
+        proto: tls ? "https" : "http",
         host: routed.requestedHost,
         via: deps.via,
         requestId: ctx.id,
         maxForwards: undefined,
         contentLength: undefined
       })
+      const relay = answer = new UpgradeAnswer(req, client, deps.via, deps.reclaimer.relayed)
+      // a declined upgrade's answer meets the response filters of a forwarded response (in
+      // RequestPipeline's order; compression and the cache store are not for it)
+      const sink = composeSinks([guard?.wrap, makeSecurityHeaders(deps.config.security.headers)(routed.backend.rule, tls)])(relay.sink)
+      const upgrade = {
+        origin: routed.backend.origin,
+        path: routed.path,
+        method: req.method ?? "GET",
+        headers,
+        protocol,
+        interim: relay,
+        ...(routed.backend.rule?.tls_insecure_skip_verify === true ? { insecureTls: true } : {})
+      }
       // interruptible: a client that leaves while the origin has not answered aborts the upgrade
-      const up = yield* Effect.acquireRelease(
-        deps.upstream.upgrade({ origin: routed.backend.origin, path: routed.path, method: req.method ?? "GET", headers, protocol }),
-        (u) => Effect.sync(() => u.socket.destroy()),
+      const result = yield* Effect.acquireRelease(
+        deps.upstream.upgrade(upgrade, sink).pipe(withVerdict(guard)),
+        (r) => Effect.sync(() => r.upgraded?.socket.destroy()),
         { interruptible: true }
       )
+      const up = result.upgraded
+      if (up === undefined) {
+        // RFC 9110 §7.8: the origin ignored the offer; its answer went to the client as it came
+        declined = true
+        ctx.status = result.status
+        ctx.bytesOut = result.bytes
+        ctx.outcome = "upgrade_declined"
+        yield* relay.finished
+        return
+      }
+      relay.release()
       yield* Effect.addFinalizer(() => Effect.sync(() => client.destroy()))
       client.off("end", leave) // from here the bridge relays a half-close
       client.write(head101(up.headers, deps.via))
@@ -111,13 +163,17 @@ export const upgradeTunnel = (deps: UpgradeDeps, req: IncomingMessage, client: D
     })
     const report = (exit: Exit.Exit<void, RequestError>) =>
       Effect.gen(function*() {
-        const error = settleTunnel(exit, ctx, client, switched, idled)
+        const error = settleTunnel(exit, ctx, client, switched || answer?.started() === true, idled)
         if (error !== undefined) deps.metrics.refused(error)
         const end = yield* Clock.currentTimeNanos
-        ctx.bytesIn = (client as { bytesRead?: number }).bytesRead ?? 0
-        ctx.bytesOut = (client as { bytesWritten?: number }).bytesWritten ?? 0
+        if (switched) {
+          ctx.bytesIn = (client as { bytesRead?: number }).bytesRead ?? 0
+          ctx.bytesOut = (client as { bytesWritten?: number }).bytesWritten ?? 0
+        }
         deps.metrics.request(ctx, end - start)
         yield* deps.accessLog.write(accessEntry(ctx, end - start, "upgrade"))
       })
     yield* Effect.scoped(open).pipe(Effect.onExit(report))
+    // declined and answered: the client's next request is the HTTP server's (keep-alive), or it closes
+    if (declined && answer?.reuse(head) === true) notATunnel(deps.metrics, client)
   }).pipe(Effect.catchCause(() => Effect.void))

@@ -8,7 +8,8 @@ import type { HeaderMap } from "../domain/hopHeaders.ts"
 import { classifyUpstreamError, isRetryableFailure } from "../domain/upstreamFailure.ts"
 import { Config } from "./Config.ts"
 import { upstreamConnectOptions } from "./tlsFiles.ts"
-import { Agent, Client, kQueuedAbort, Pool, upgrade as undiciUpgrade } from "./undiciParts.ts"
+import { Agent, Client, kQueuedAbort, Pool } from "./undiciParts.ts"
+import { acceptInterimContinue } from "./undiciInterim.ts"
 import { parseBackend } from "../domain/routeTable.ts"
 
 export interface ForwardRequest {
@@ -23,6 +24,19 @@ export interface ForwardRequest {
   readonly retryable: boolean
   /** The route opted out of upstream certificate verification (tls_insecure_skip_verify). */
   readonly insecureTls?: boolean
+  /** Where the origin's interim (1xx) responses go; none: they are dropped (RFC 9110 §15.2). */
+  readonly interim?: InterimSink | undefined
+  /** Upgrade (RFC 9110 §7.8): the protocols offered to the origin; it may answer 101 (`upgraded`). */
+  readonly upgrade?: string | undefined
+}
+
+/**
+ * The origin's interim (1xx) responses, in the order they came, all before the final response's
+ * `head`. They go to the client directly, past the response filters: a 1xx is not the response they
+ * inspect, harden, compress or store.
+ */
+export interface InterimSink {
+  interim(status: number, headers: HeaderMap): void
 }
 
 /**
@@ -78,8 +92,10 @@ export interface UpgradeRequest {
   readonly path: string
   readonly method: string
   readonly headers: Array<string>
-  /** The Upgrade value the client asked for (e.g. "websocket"). */
+  /** The Upgrade value sent to the origin (e.g. "websocket"). */
   readonly protocol: string
+  readonly insecureTls?: boolean
+  readonly interim?: InterimSink | undefined
 }
 
 export interface UpgradedConnection {
@@ -97,6 +113,8 @@ export interface Aborter {
 export interface ForwardResult {
   readonly status: number
   readonly bytes: number
+  /** An upgrade request the origin answered with 101: its head and the connection, now the caller's. */
+  readonly upgraded?: UpgradedConnection | undefined
 }
 
 /** The reason undici is given when the client's side stops an exchange. */
@@ -112,13 +130,17 @@ export class Upstream extends Context.Service<Upstream, {
   send(request: ForwardRequest, sink: ResponseSink, done: (outcome: ForwardResult | UpstreamError) => void): Aborter
   /** Pool stats per origin ("scheme://host:port"), read when metrics are scraped. */
   readonly poolStats: () => ReadonlyMap<string, PoolStats>
-  /** HTTP/1.1 Upgrade (RFC 9110 §7.8): resolves with the upstream's 101 head and its socket. */
-  upgrade(request: UpgradeRequest): Effect.Effect<UpgradedConnection, UpstreamError>
+  /**
+   * HTTP/1.1 Upgrade (RFC 9110 §7.8). A 101 resolves with `upgraded` (its head and the connection);
+   * any other final response is the origin declining, relayed to `sink` like a forwarded response.
+   */
+  upgrade(request: UpgradeRequest, sink: ResponseSink): Effect.Effect<ForwardResult, UpstreamError>
 }>()("gatehouse/Upstream") {
   static readonly layer = Layer.effect(
     Upstream,
     Effect.gen(function*() {
       const { server, upstream: pool, security, routing } = yield* Config
+      yield* acceptInterimContinue
       const tlsConnect = yield* upstreamConnectOptions(security.upstream_tls)
       /**
        * One keep-alive pool per origin, with the given connect options. HTTP/1.1 to every upstream,
@@ -200,6 +222,7 @@ export class Upstream extends Context.Service<Upstream, {
             method: request.method as Dispatcher.HttpMethod,
             headers: request.headers,
             body: request.body as NonNullable<Dispatcher.DispatchOptions["body"]> | null,
+            upgrade: request.upgrade,
             [kQueuedAbort]: (cancel: (reason: Error) => void) => {
               this.cancelQueued = cancel
             }
@@ -222,6 +245,11 @@ export class Upstream extends Context.Service<Upstream, {
 
         onResponseStart(c: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | Array<string> | undefined>, statusMessage?: string): void {
           if (this.settled) return
+          if (statusCode < 200) {
+            // RFC 9110 §15.2: an interim response; the final one follows
+            this.request.interim?.interim(statusCode, headers as HeaderMap)
+            return
+          }
           this.status = statusCode
           try {
             this.sink.head(statusCode, statusMessage, headers as HeaderMap)
@@ -245,6 +273,18 @@ export class Upstream extends Context.Service<Upstream, {
           this.settled = true
           this.sink.end(trailers as HeaderMap)
           this.done({ status: this.status, bytes: this.bytes })
+        }
+
+        /** An upgrade request answered 101 (undici calls this only for requests sent with `upgrade`). */
+        onRequestUpgrade(_c: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | Array<string> | undefined>, socket: Duplex): void {
+          if (this.settled) {
+            // the caller gave up (its abort ran): nobody will take the connection
+            socket.destroy()
+            return
+          }
+          this.settled = true
+          this.status = statusCode
+          this.done({ status: statusCode, bytes: 0, upgraded: { headers: headers as HeaderMap, socket } })
         }
 
         onResponseError(_c: Dispatcher.DispatchController, cause: Error): void {
@@ -280,37 +320,30 @@ export class Upstream extends Context.Service<Upstream, {
         }
         return out
       }
-      const upgrade = (request: UpgradeRequest) =>
-        Effect.callback<UpgradedConnection, UpstreamError>((resume) => {
-          const abort = new AbortController()
-          undiciUpgrade.call(direct.get(request.origin) ?? agent, {
+      const forward = (request: ForwardRequest, sink: ResponseSink) =>
+        Effect.callback<ForwardResult, UpstreamError>((resume) => {
+          const exchange = send(request, sink, (outcome) => resume(outcome instanceof UpstreamError ? Effect.fail(outcome) : Effect.succeed(outcome)))
+          return Effect.sync(() => exchange.abort())
+        })
+      return Upstream.of({
+        // The same exchange with undici's `upgrade` dispatch option: a 101 comes to onRequestUpgrade,
+        // any other answer through the sink like a forwarded response (undici's own upgrade() API
+        // turns every answer but 101 into a "bad upgrade" failure).
+        upgrade: (request, sink) =>
+          forward({
             origin: request.origin,
             path: request.path,
             method: request.method,
             headers: request.headers,
-            protocol: request.protocol,
-            signal: abort.signal
-          } as Dispatcher.UpgradeOptions, (err, data) => {
-            // answered after the caller gave up (its abort ran): nobody will take the socket
-            if (abort.signal.aborted) {
-              if (err === null) data.socket.destroy()
-              return
-            }
-            if (err !== null) {
-              resume(Effect.fail(new UpstreamError({ reason: classifyUpstreamError(err), upstream: request.origin, responseStarted: false, cause: err })))
-            } else resume(Effect.succeed({ headers: data.headers as HeaderMap, socket: data.socket }))
-          })
-          return Effect.sync(() => abort.abort())
-        })
-      return Upstream.of({
-        upgrade,
+            body: null,
+            retryable: false,
+            upgrade: request.protocol,
+            interim: request.interim,
+            ...(request.insecureTls === true ? { insecureTls: true } : {})
+          }, sink),
         poolStats,
         send,
-        forward: (request, sink) =>
-          Effect.callback<ForwardResult, UpstreamError>((resume) => {
-            const exchange = send(request, sink, (outcome) => resume(outcome instanceof UpstreamError ? Effect.fail(outcome) : Effect.succeed(outcome)))
-            return Effect.sync(() => exchange.abort())
-          })
+        forward
       })
     })
   )

@@ -15,11 +15,6 @@ declare module "undici/lib/dispatcher/client.js" {
   import { Client } from "undici"
   export = Client
 }
-declare module "undici/lib/api/api-upgrade.js" {
-  import type { Dispatcher } from "undici"
-  function upgrade(this: Dispatcher, options: Dispatcher.UpgradeOptions, callback: (err: Error | null, data: Dispatcher.UpgradeData) => void): void
-  export = upgrade
-}
 declare module "undici/lib/core/symbols.js" {
   const symbols: {
     /**
@@ -28,6 +23,13 @@ declare module "undici/lib/core/symbols.js" {
      * `onResponseError`). Called again if the request moves from a Pool's queue to a Client's.
      */
     readonly kQueuedAbort: symbol
+    /** A connection's socket → its HTTP/1.1 response parser (client-h1.js `Parser`). */
+    readonly kParser: symbol
+    /** A Client → its request queue; `kRunningIdx` indexes the request being answered. */
+    readonly kQueue: symbol
+    readonly kRunningIdx: symbol
+    /** A Client → how many of its requests were sent and are not yet answered. */
+    readonly kRunning: symbol
   }
   export = symbols
 }

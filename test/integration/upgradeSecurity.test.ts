@@ -8,7 +8,8 @@ import bcrypt from "bcryptjs"
 import { createServer, type Server } from "node:http"
 import type { Duplex } from "node:stream"
 import { type RunningProxy, startProxy } from "../fixtures/proxy.ts"
-import { rawRequest, statusOf } from "../fixtures/raw.ts"
+import { rawRequest, statusesOf, statusOf } from "../fixtures/raw.ts"
+import { EICAR } from "../../src/domain/signatureScanner.ts"
 import { basic } from "../fixtures/client.ts"
 import { makeCa } from "../fixtures/tls.ts"
 
@@ -63,6 +64,17 @@ describe("Upgrade requests meet the access checks", () => {
     expect(upgrades.length).toBe(before)
     const ok = await upgrade(proxy.port, `http://127.0.0.1:${originPort}/ws-auth`, `127.0.0.1:${originPort}`, `Proxy-Authorization: ${basic("alice", "pw")}\r\n`)
     expect(statusOf(ok.text)).toBe(101)
+    await proxy.stop()
+  })
+
+  it("threat: h2c smuggling (an accepted Upgrade: h2c would tunnel HTTP/2 past every per-request check) → the offer is dropped, the origin sees a plain request", async () => {
+    proxy = await startProxy({ routing: { default_backend: `http://127.0.0.1:${originPort}` }, security: { filters_file: "" } })
+    const before = upgrades.length
+    // this origin switches to anything it is offered
+    const r = await rawRequest(proxy.port, "GET /h2c-smuggle HTTP/1.1\r\nHost: app\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n", 800)
+    expect(statusOf(r.text)).toBe(200)
+    expect(r.text.endsWith("plain")).toBe(true)
+    expect(upgrades.length).toBe(before)
     await proxy.stop()
   })
 
@@ -127,6 +139,69 @@ describe("Upgrade on the TLS listener", () => {
       const h = upgradeHeaders[upgrades.lastIndexOf("/ws-tls")]!
       expect(h["x-forwarded-proto"]).toBe("https")
       expect(String(h["forwarded"])).toContain("proto=https")
+    } finally {
+      await proxy.stop()
+    }
+  })
+})
+
+describe("an Upgrade the origin declines (RFC 9110 §7.8) meets the response checks of any response", () => {
+  let decliner: Server
+  let declinerPort = 0
+  beforeAll(async () => {
+    decliner = createServer((req, res) => res.end(`plain:${req.url}`))
+    decliner.on("upgrade", (req, sock: Duplex) => {
+      const body = req.url === "/ws-eicar" ? Buffer.from(EICAR, "latin1") : Buffer.from("denied")
+      sock.end(Buffer.concat([Buffer.from(`HTTP/1.1 401 Unauthorized\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n\r\n`), body]))
+    })
+    await new Promise<void>((r) => decliner.listen(0, "127.0.0.1", () => r()))
+    declinerPort = (decliner.address() as { port: number }).port
+  })
+  afterAll(async () => {
+    decliner.closeAllConnections()
+    await new Promise((r) => decliner.close(r))
+  })
+
+  it("threat: malware in a declined upgrade's answer (content inspection bypass) → 403, the body never delivered", async () => {
+    const proxy = await startProxy({ routing: { default_backend: `http://127.0.0.1:${declinerPort}` }, security: { filters_file: "" } })
+    try {
+      const r = await upgrade(proxy.port, "/ws-eicar", "app")
+      expect(statusOf(r.text)).toBe(403)
+      expect(r.text).toContain("\"error\":\"blocked\"")
+      expect(r.text).not.toContain(EICAR.slice(0, 20))
+      // a clean answer is relayed as it came
+      const clean = await upgrade(proxy.port, "/ws-clean", "app")
+      expect(statusOf(clean.text)).toBe(401)
+      expect(clean.text.endsWith("denied")).toBe(true)
+    } finally {
+      await proxy.stop()
+    }
+  })
+
+  it("RFC 9112 §9.3 on the TLS listener: the declined upgrade's connection goes on serving requests", async () => {
+    const ca = makeCa()
+    const leaf = ca.issue("localhost")
+    const proxy = await startProxy({
+      routing: { default_backend: `http://127.0.0.1:${declinerPort}` },
+      security: { filters_file: "" },
+      server: { tls: { enabled: true, cert: leaf.cert, key: leaf.key } }
+    })
+    try {
+      const { connect } = await import("node:tls")
+      const text = await new Promise<string>((resolve) => {
+        let out = ""
+        const s = connect({ host: "127.0.0.1", port: proxy.port, servername: "localhost", ca: ca.caPem }, () =>
+          s.write("GET /ws-tls-deny HTTP/1.1\r\nHost: app\r\nConnection: Upgrade\r\nUpgrade: echo-proto\r\n\r\n"))
+        s.on("data", (c: Buffer) => {
+          out += c.toString()
+          if (out.endsWith("denied")) s.write("GET /after-tls HTTP/1.1\r\nHost: app\r\n\r\n")
+          if (out.endsWith("plain:/after-tls")) { s.destroy(); resolve(out) }
+        })
+        s.on("error", () => resolve(out))
+        s.on("close", () => resolve(out))
+      })
+      expect(statusesOf(text)).toEqual([401, 200])
+      expect(text.toLowerCase()).toContain("strict-transport-security")
     } finally {
       await proxy.stop()
     }

@@ -7,7 +7,8 @@ import type { IncomingMessage, ServerResponse } from "node:http"
 import { ClientAborted, PayloadTooLarge, type UpstreamError } from "../../domain/errors.ts"
 import { downstreamResponseHeaders, type HeaderMap, upstreamRequestHeaders } from "../../domain/hopHeaders.ts"
 import type { RequestContext } from "../../domain/RequestContext.ts"
-import type { ForwardRequest, ForwardResult, ResponseSink, Upstream } from "../../services/Upstream.ts"
+import type { ForwardRequest, ForwardResult, InterimSink, ResponseSink, Upstream } from "../../services/Upstream.ts"
+import { relayInterim } from "../interimResponse.ts"
 import type { Routed } from "./route.ts"
 import type { RequestHead } from "./validate.ts"
 
@@ -55,8 +56,8 @@ async function* relayedBody(req: IncomingMessage, relayed: (bytes: number) => vo
   }
 }
 
-/** The client's end of the response: writes what the (wrapped) sink passes on to `res`. */
-export class ClientSink implements ResponseSink {
+/** The client's end of the response: writes what the (wrapped) sink passes on to `res`, and the 1xx before it. */
+export class ClientSink implements ResponseSink, InterimSink {
   readonly res: ServerResponse
   readonly via: string
   readonly relayed: (bytes: number) => void
@@ -90,6 +91,9 @@ export class ClientSink implements ResponseSink {
   }
   started(): boolean {
     return this.res.headersSent
+  }
+  interim(status: number, headers: HeaderMap): void {
+    relayInterim(this.res, this.via, status, headers)
   }
 }
 
@@ -139,6 +143,7 @@ export const prepareExchange = (
     traceparent: options.traceparent
   })
   if (options.expectContinue) res.writeContinue()
+  const client = new ClientSink(res, options.via, options.relayed)
   return {
     request: {
       origin: routed.backend.origin,
@@ -147,9 +152,10 @@ export const prepareExchange = (
       headers,
       body,
       retryable: !head.hasBody && IDEMPOTENT.has(method),
-      insecureTls: routed.backend.rule?.tls_insecure_skip_verify === true
+      insecureTls: routed.backend.rule?.tls_insecure_skip_verify === true,
+      interim: client
     },
-    sink: options.wrapSink(new ClientSink(res, options.via, options.relayed)),
+    sink: options.wrapSink(client),
     failure: (e) => {
       if (overflow.hit) return new PayloadTooLarge({ length: ctx.bytesIn, limit: options.maxBodyBytes })
       if (req.destroyed && !req.complete) return new ClientAborted({ phase: "request body" })
