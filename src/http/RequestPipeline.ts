@@ -130,7 +130,9 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
         via: VIA,
         now: () => clock.currentTimeMillisUnsafe(),
         // one stored variant per coding the compressor would pick (Compression.ts)
-        normalisers: compression.enabled ? { "accept-encoding": (v) => normalizedAcceptEncoding(v, compression.offered) } : {}
+        normalisers: compression.enabled ? { "accept-encoding": (v) => normalizedAcceptEncoding(v, compression.offered) } : {},
+        // an absolute-form request naming this listener is keyed like the origin-form request it is served as
+        isSelf: (hostname, port) => isSelf(hostname, port)
       })
       const { server } = config
       const bootId = randomBytes(4).toString("hex")
