@@ -1,10 +1,14 @@
 /**
  * The listener: one node:http server whose events are bridged into Effect. Each request goes to
  * RequestPipeline.handle (which tracks it until its end); each CONNECT and Upgrade tunnel runs as
- * a fiber in a FiberSet built once with the layer's services; the client going away interrupts it. Closing the layer's scope is the graceful shutdown: readiness
- * turns 503, the listener stops accepting, in-flight work gets `shutdown_grace`, the rest is
- * interrupted.
+ * a fiber in a FiberSet built once with the layer's services; the client going away interrupts it.
+ * What the server answers itself (heads refused or timed out, oversize header sections, body framing
+ * errors) is answered and logged once by connectionRefusals.ts; a connection answered while its client
+ * is still sending closes lingering (lingeringClose.ts). Closing the layer's scope is the graceful
+ * shutdown: readiness turns 503, the listener stops accepting, in-flight work gets `shutdown_grace`,
+ * the rest is interrupted.
  */
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as FiberSet from "effect/FiberSet"
@@ -20,12 +24,13 @@ import { RateLimiter } from "../services/RateLimiter.ts"
 import { Lifecycle } from "../services/Lifecycle.ts"
 import { Reclaimer } from "../services/Reclaimer.ts"
 import { Metrics } from "../services/Metrics.ts"
-import { answerParserError, type ParserError, problemForParserError } from "./clientError.ts"
+import { makeConnectionRefusals } from "./connectionRefusals.ts"
+import { makeConnectionTracker } from "./connectionState.ts"
+import { lingerAfterLastResponse } from "./lingeringClose.ts"
 import { connectTunnel } from "./connectTunnel.ts"
 import { makeServer, reloadCertificatesOnSighup } from "./tlsListener.ts"
 import { listenerSecureOptions } from "../services/tlsFiles.ts"
 import { upgradeTunnel } from "./upgradeTunnel.ts"
-import { cutOnTimeout } from "./socketTimeouts.ts"
 import { Router } from "../services/Router.ts"
 import { Upstream } from "../services/Upstream.ts"
 import { normaliseIp, RequestPipeline, VIA } from "./RequestPipeline.ts"
@@ -48,10 +53,28 @@ export const makeListener = Effect.gen(function*() {
   const { server: cfg } = config
   const fibers = yield* FiberSet.make<void, never>()
   const run = yield* FiberSet.runtime(fibers)<never>()
+  const clock = yield* Clock.Clock
+  const now = () => clock.monotonicTimeNanosUnsafe()
+  const clientIp = (sock: object) => normaliseIp((sock as { remoteAddress?: string }).remoteAddress)
+  const tracker = makeConnectionTracker(now)
+  // heads refused or timed out, oversize header sections, body framing errors (connectionRefusals.ts)
+  const refusals = makeConnectionRefusals({
+    maxUrlBytes: cfg.limits.max_url_bytes,
+    maxHeaderBytes: cfg.limits.max_header_bytes,
+    readTimeoutMs: cfg.timeouts.read,
+    now,
+    tracker,
+    requestId: pipeline.requestId,
+    clientIp,
+    log: accessLog.log
+  })
 
   // server.tls: an HTTPS listener with the same options (tlsListener.ts)
   const server = makeServer(cfg.tls.enabled ? yield* listenerSecureOptions(cfg.tls) : undefined, {
-    maxHeaderSize: cfg.limits.max_header_bytes,
+    // Node counts the request-target and the field names and values (not the colons, whitespace and
+    // CRLFs) and refuses at this many: room for every head within both limits; the header section is
+    // then measured as the README counts it (connectionRefusals.ts)
+    maxHeaderSize: cfg.limits.max_url_bytes + cfg.limits.max_header_bytes + 1,
     requireHostHeader: false, // checked in the validate phase, so the answer is our JSON problem
     headersTimeout: cfg.timeouts.read,
     requestTimeout: 0,
@@ -60,11 +83,21 @@ export const makeListener = Effect.gen(function*() {
     noDelay: true
   })
   server.timeout = Math.max(cfg.timeouts.read, cfg.timeouts.write)
-  server.on("timeout", cutOnTimeout)
+  server.on("timeout", refusals.timeout)
+  // (an HTTPS server attaches its parser at 'secureConnection', after the handshake)
+  server.on(cfg.tls.enabled ? "secureConnection" : "connection", (sock: Duplex) => {
+    tracker.accepted(sock)
+    lingerAfterLastResponse(sock)
+  })
 
-  server.on("request", (req: IncomingMessage, res: ServerResponse) => pipeline.handle(req, res, false))
-  server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => pipeline.handle(req, res, true))
-  server.on("checkExpectation", (_req: IncomingMessage, res: ServerResponse) => {
+  server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+    if (refusals.admitRequest(req, res)) pipeline.handle(req, res, false)
+  })
+  server.on("checkContinue", (req: IncomingMessage, res: ServerResponse) => {
+    if (refusals.admitRequest(req, res)) pipeline.handle(req, res, true)
+  })
+  server.on("checkExpectation", (req: IncomingMessage, res: ServerResponse) => {
+    if (!refusals.admitRequest(req, res)) return
     const body = JSON.stringify({ error: "expectation_failed", detail: "only 100-continue is supported" }) + "\n"
     res.writeHead(417, { "content-type": "application/json", "content-length": Buffer.byteLength(body), connection: "close" })
     res.end(body)
@@ -74,7 +107,7 @@ export const makeListener = Effect.gen(function*() {
     accessLog,
     lifecycle,
     requestId: pipeline.requestId,
-    clientIp: (sock: Duplex) => normaliseIp((sock as { remoteAddress?: string }).remoteAddress),
+    clientIp,
     filter,
     proxyAuth: yield* ProxyAuth,
     rateLimiter: yield* RateLimiter,
@@ -84,7 +117,7 @@ export const makeListener = Effect.gen(function*() {
   }
   // IP ACL at accept: the verdict is kept for the connection; a denied client's first request
   // (or CONNECT) is answered 403 with `connection: close` (pipeline phase "acl").
-  server.on("connection", (sock: Duplex) => filter.admit(sock, normaliseIp((sock as { remoteAddress?: string }).remoteAddress)))
+  server.on("connection", (sock: Duplex) => filter.admit(sock, clientIp(sock)))
   if (metrics.enabled) {
     server.on("connection", (sock: Duplex) => {
       metrics.connections(1)
@@ -109,6 +142,7 @@ export const makeListener = Effect.gen(function*() {
   }
   server.on("upgrade", (req: IncomingMessage, sock: Duplex, head: Buffer) => {
     sock.on("error", () => {})
+    if (!refusals.admitTunnel(req, sock)) return
     const fiber = run(upgradeTunnel(upgradeDeps, req, sock, head))
     metrics.tunnels(1)
     sock.once("close", () => {
@@ -118,6 +152,7 @@ export const makeListener = Effect.gen(function*() {
   })
   server.on("connect", (req: IncomingMessage, sock: Duplex, head: Buffer) => {
     sock.on("error", () => {})
+    if (!refusals.admitTunnel(req, sock)) return
     const fiber = run(connectTunnel(tunnelDeps, req, sock, head))
     metrics.tunnels(1)
     sock.once("close", () => {
@@ -125,25 +160,7 @@ export const makeListener = Effect.gen(function*() {
       fiber.interruptUnsafe()
     })
   })
-  server.on("clientError", (err: ParserError, sock: Duplex) => {
-    const problem = problemForParserError(err, cfg.limits.max_url_bytes, cfg.limits.max_header_bytes)
-    answerParserError(sock, problem)
-    if (problem !== undefined) {
-      run(accessLog.write({
-        request_id: pipeline.requestId(undefined),
-        client_ip: normaliseIp((sock as { remoteAddress?: string }).remoteAddress),
-        method: "-",
-        url: "-",
-        status: problem.status,
-        bytes_in: err.rawPacket?.length ?? 0,
-        bytes_out: 0,
-        duration_ms: 0,
-        upstream: "",
-        outcome: `parse_error:${err.code ?? "unknown"}`,
-        kind: "invalid"
-      }))
-    }
-  })
+  server.on("clientError", refusals.clientError)
 
   const port = yield* listenServer(server, "server.port", cfg.port, cfg.host, 4096)
   yield* reloadCertificatesOnSighup(server, cfg.tls)

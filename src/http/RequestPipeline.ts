@@ -37,7 +37,7 @@ import { thenNow } from "./decidedNow.ts"
 import { type ControlAnswer, controlAnswer, writeControl } from "./controlEndpoints.ts"
 import { isMetricsRequest, mainPortMetrics } from "./metricsEndpoint.ts"
 import { problemFor, writeProblem } from "./errorResponse.ts"
-import { wasCut } from "./socketTimeouts.ts"
+import { recordBodyRefusal, wasCut } from "./socketTimeouts.ts"
 import { filterPhase, logRefusal, refusalFor, withVerdict } from "./phases/filter.ts"
 import { answerAsFinalRecipient, maxForwards } from "./phases/maxForwards.ts"
 import { route, type Routed, type SelfCheck } from "./phases/route.ts"
@@ -332,6 +332,7 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
        */
       const cutShort = (ctx: RequestContext, res: ServerResponse): void => {
         ctx.status = res.headersSent ? res.statusCode : 499
+        if (recordBodyRefusal(res.req.socket, ctx)) return
         if (!wasCut(res.req.socket)) return
         if (res.req.complete) ctx.outcome = "write_timeout"
         else {

@@ -79,12 +79,13 @@ export const problemFor = (e: RequestError): Problem => {
   }
 }
 
-const problemJson = (p: Problem): string =>
+/** The JSON problem document, as sent (its length is the response's Content-Length). */
+export const problemBody = (p: Problem): string =>
   JSON.stringify(p.rule === undefined ? { error: p.error, detail: p.detail } : { error: p.error, detail: p.detail, rule: p.rule }) + "\n"
 
 /** Serialised problem response, as used by the raw-socket paths (clientError, CONNECT). */
 export const problemBytes = (p: Problem, extra = ""): string => {
-  const body = problemJson(p)
+  const body = problemBody(p)
   let head = `HTTP/1.1 ${p.status} ${STATUS_TEXT[p.status] ?? "Error"}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n`
   for (const [k, v] of Object.entries(p.headers ?? {})) head += `${k}: ${v}\r\n`
   return `${head}${extra}connection: close\r\n\r\n${body}`
@@ -106,7 +107,7 @@ export const writeProblem = (res: ServerResponse, p: Problem, ctx: { readonly id
     ctx.status = res.statusCode
     return
   }
-  const body = problemJson(p)
+  const body = problemBody(p)
   const headers: Record<string, string | number> = {
     "content-type": "application/json",
     "content-length": Buffer.byteLength(body),

@@ -47,6 +47,19 @@ describe("request smuggling and framing conflicts → 400 and close", () => {
     })
   }
 
+  it("RFC 9112 §6.3: a framing error is logged once, with the method and target of its request line and the bytes of the 400 sent", async () => {
+    const before = proxy.lines.length
+    const r = await rawRequest(proxy.port, "POST /framing HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd")
+    expect(statusOf(r.text)).toBe(400)
+    const declared = Number(/content-length: (\d+)/i.exec(r.text)?.[1])
+    expect(Buffer.byteLength(r.text.slice(r.text.indexOf("\r\n\r\n") + 4))).toBe(declared)
+    // barrier: a request on a new connection, logged after the server saw the first one end
+    await (await fetch(`${proxy.url}/barrier`)).text()
+    await expect.poll(() => proxy.entries().slice(before).some((e) => e.url === "/barrier")).toBe(true)
+    const lines = proxy.entries().slice(before).filter((e) => e.url !== "/barrier")
+    expect(lines).toMatchObject([{ method: "POST", url: "/framing", status: 400, outcome: "parse_error:HPE_UNEXPECTED_CONTENT_LENGTH", kind: "invalid", bytes_out: declared }])
+  })
+
   it("the proxy keeps serving other clients after all of the above", async () => {
     const res = await fetch(`${proxy.url}/still-alive`)
     expect(res.status).toBe(200)

@@ -1,0 +1,175 @@
+/**
+ * What the listener answers itself, outside the request pipeline. Each request is answered and logged
+ * once, and the connection closed lingering (lingeringClose.ts):
+ *  - a head the parser refuses (400 framing, 414, 431: clientError.ts), or that is not complete within
+ *    `timeouts.read` (408) — whichever timer notices first: Node's `headersTimeout` check or the
+ *    connection's inactivity timeout;
+ *  - a header section over `max_header_bytes`, counted as the README says (Node's own count is looser);
+ *  - a framing error in the body of a request in flight: answered 400 if nothing was sent yet, and
+ *    logged on that request's own line (socketTimeouts.ts), not on a second one.
+ * A connection answered and closing produces nothing more: the rest of what its client sends, the
+ * parse errors in it and its end are dropped. A connection that never sent a byte is closed at the
+ * timeout without an answer or a line (no request was made).
+ */
+import type { IncomingMessage, ServerResponse } from "node:http"
+import type { Duplex } from "node:stream"
+import { HeadersTooLarge } from "../domain/errors.ts"
+import type { AccessEntry } from "../services/AccessLog.ts"
+import { EOF_MID_MESSAGE, isParserError, type ParserError, problemForParserError, REQUEST_TIMEOUT, requestLineOf } from "./clientError.ts"
+import { type ConnectionTracker, headBeganAt, requestBeganAt, requestReadingBody, responseInFlight } from "./connectionState.ts"
+import { type Problem, problemBody, problemBytes, problemFor, writeProblem } from "./errorResponse.ts"
+import { closeLingering, isClosing } from "./lingeringClose.ts"
+import { cutOnTimeout, markBodyRefused } from "./socketTimeouts.ts"
+
+export interface RefusalDeps {
+  readonly maxUrlBytes: number
+  readonly maxHeaderBytes: number
+  /** `timeouts.read`: how long a head may take (Node's `headersTimeout` is set to the same). */
+  readonly readTimeoutMs: number
+  /** The monotonic clock the connection tracker stamps with, in nanoseconds. */
+  readonly now: () => bigint
+  readonly tracker: ConnectionTracker
+  readonly requestId: (incoming: string | undefined) => string
+  readonly clientIp: (socket: object) => string
+  readonly log: (entry: AccessEntry) => void
+}
+
+export interface ConnectionRefusals {
+  /** The server's 'clientError' listener. */
+  readonly clientError: (err: ParserError, socket: Duplex) => void
+  /** The server's 'timeout' listener: `server.timeout` of inactivity, or the keep-alive timeout between requests. */
+  readonly timeout: (socket: Duplex) => void
+  /** A request head delivered ('request', 'checkContinue', 'checkExpectation'): false when it was answered here. */
+  readonly admitRequest: (req: IncomingMessage, res: ServerResponse) => boolean
+  /** A CONNECT or Upgrade head delivered: false when it was answered here. */
+  readonly admitTunnel: (req: IncomingMessage, socket: Duplex) => boolean
+}
+
+/**
+ * The size of a header section as the limit counts it: each field line as `name: value` and its
+ * CRLF, plus the empty line that ends the section (RFC 9112 §2.1); optional whitespace around a
+ * value is not counted. The request line is not part of it (`max_url_bytes` bounds the target).
+ */
+export const headerSectionBytes = (rawHeaders: ReadonlyArray<string>): number => {
+  let n = 2
+  for (let i = 0; i < rawHeaders.length; i++) n += rawHeaders[i]!.length + 2
+  return n
+}
+
+const header = (name: string, value: string): string => `${name}: ${value}\r\n`
+
+export const makeConnectionRefusals = (deps: RefusalDeps): ConnectionRefusals => {
+  const timedOut = problemForParserError({ name: "Error", message: "", code: REQUEST_TIMEOUT }, deps.maxUrlBytes, deps.maxHeaderBytes)
+  const tooLarge = problemFor(new HeadersTooLarge({ limit: deps.maxHeaderBytes }))
+
+  /** Milliseconds since the connection's current request began (first byte of its head, or the accept). */
+  const sinceRequestBegan = (socket: object): number => {
+    const began = requestBeganAt(socket)
+    return began === undefined ? 0 : Math.round(Number(deps.now() - began) / 1e3) / 1e3
+  }
+
+  const entry = (socket: object, line: { method: string; url: string }, problem: Problem, bytesIn: number, bytesOut: number, outcome: string, id: string): AccessEntry => ({
+    request_id: id,
+    client_ip: deps.clientIp(socket),
+    method: line.method,
+    url: line.url,
+    status: problem.status,
+    bytes_in: bytesIn,
+    bytes_out: bytesOut,
+    duration_ms: sinceRequestBegan(socket),
+    upstream: "",
+    outcome,
+    kind: "invalid"
+  })
+
+  /** Answers a head that got no further (refused, or timed out), closes, logs its line. */
+  const refuseHead = (socket: Duplex, problem: Problem, err: ParserError): void => {
+    const line = requestLineOf(err.rawPacket, err.bytesParsed)
+    const known = line !== undefined ? { method: line.method, url: line.target.length <= deps.maxUrlBytes ? line.target : "-" } : { method: "-", url: "-" }
+    // a response to an earlier pipelined request still holds the connection: this answer cannot go
+    // before it (RFC 9112 §9.3.2), so the connection is cut instead
+    const answered = responseInFlight(socket) === undefined
+    const id = deps.requestId(undefined)
+    deps.log(entry(socket, known, problem, err.rawPacket?.length ?? 0, answered ? Buffer.byteLength(problemBody(problem)) : 0, `parse_error:${err.code}`, id))
+    if (answered) closeLingering(socket, problemBytes(problem, header("x-request-id", id)))
+    else socket.destroy()
+  }
+
+  /**
+   * A parse error in the body of the request being read: that request's own line tells it. Answered
+   * 400 if no response was started; a client that closed mid-body left (499, nothing to answer); with
+   * no response holding the connection, the request was answered already and this is its unread body.
+   */
+  const refuseBody = (socket: Duplex, err: ParserError): void => {
+    const res = responseInFlight(socket)
+    if (err.code === EOF_MID_MESSAGE || res === undefined || res.headersSent) return void socket.destroy()
+    const problem = problemForParserError(err, deps.maxUrlBytes, deps.maxHeaderBytes)
+    markBodyRefused(socket, { status: problem.status, outcome: `parse_error:${err.code}`, bytesOut: Buffer.byteLength(problemBody(problem)) })
+    closeLingering(socket, problemBytes(problem))
+  }
+
+  const clientError = (err: ParserError, socket: Duplex): void => {
+    // answered and closing: the rest of what the client sends (and its end) is dropped
+    if (isClosing(socket)) return
+    // the socket's own error (a reset): nothing to answer; a request in flight is logged by the pipeline
+    if (!isParserError(err)) return void socket.destroy()
+    if (requestReadingBody(socket) !== undefined) return refuseBody(socket, err)
+    // Node's head timer on a connection that never sent a byte: no request was made
+    if (err.code === REQUEST_TIMEOUT && headBeganAt(socket) === undefined) return void socket.destroy()
+    refuseHead(socket, problemForParserError(err, deps.maxUrlBytes, deps.maxHeaderBytes), err)
+  }
+
+  const headTimedOut = (socket: Duplex, began: bigint): void => {
+    if (isClosing(socket) || socket.destroyed || headBeganAt(socket) !== began) return
+    refuseHead(socket, timedOut, { name: "Error", message: "", code: REQUEST_TIMEOUT })
+  }
+
+  const timeout = (socket: Duplex): void => {
+    if (isClosing(socket)) return void socket.destroy()
+    const began = headBeganAt(socket)
+    // a request in flight (logged read_timeout / write_timeout by the pipeline), or an idle connection
+    if (began === undefined || responseInFlight(socket) !== undefined || requestReadingBody(socket) !== undefined) return cutOnTimeout(socket)
+    const waitedMs = Number(deps.now() - began) / 1e6
+    // the keep-alive timeout can be shorter than timeouts.read: the head still has the rest of it
+    if (waitedMs < deps.readTimeoutMs) setTimeout(headTimedOut, deps.readTimeoutMs - waitedMs, socket, began).unref()
+    else headTimedOut(socket, began)
+  }
+
+  const admitRequest = (req: IncomingMessage, res: ServerResponse): boolean => {
+    const socket = req.socket
+    // a request sent after its connection was answered with `Connection: close`: dropped
+    if (isClosing(socket)) return false
+    if (headerSectionBytes(req.rawHeaders) <= deps.maxHeaderBytes) {
+      deps.tracker.headDelivered(socket)
+      return true
+    }
+    const rid = req.headers["x-request-id"]
+    const ctx = { id: deps.requestId(typeof rid === "string" ? rid : undefined), status: 0, bytesOut: 0 }
+    const url = req.url ?? "-"
+    deps.log(entry(socket, { method: req.method ?? "-", url }, tooLarge, 0, Buffer.byteLength(problemBody(tooLarge)), "HeadersTooLarge", ctx.id))
+    deps.tracker.headDelivered(socket)
+    writeProblem(res, tooLarge, ctx)
+    return false
+  }
+
+  /** `stream`: the socket, or (an Upgrade request with a body) a Duplex over it; `req.socket` is the connection. */
+  const admitTunnel = (req: IncomingMessage, stream: Duplex): boolean => {
+    const socket = req.socket
+    if (isClosing(socket)) {
+      stream.destroy()
+      return false
+    }
+    if (headerSectionBytes(req.rawHeaders) <= deps.maxHeaderBytes) {
+      deps.tracker.headDelivered(socket)
+      return true
+    }
+    const rid = req.headers["x-request-id"]
+    const id = deps.requestId(typeof rid === "string" ? rid : undefined)
+    deps.log(entry(socket, { method: req.method ?? "-", url: req.url ?? "-" }, tooLarge, 0, Buffer.byteLength(problemBody(tooLarge)), "HeadersTooLarge", id))
+    deps.tracker.headDelivered(socket)
+    closeLingering(stream, problemBytes(tooLarge, header("x-request-id", id)))
+    return false
+  }
+
+  return { clientError, timeout, admitRequest, admitTunnel }
+}
