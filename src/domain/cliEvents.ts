@@ -11,8 +11,13 @@ import { isUtf8 } from "node:buffer"
 
 export type OutputStream = "stdout" | "stderr"
 
-/** Why Gatehouse killed a process, when it did. */
-export type KilledReason = "timeout" | "max_output_bytes"
+/**
+ * Why Gatehouse killed a process, when it did: `timeout` (cli.process_timeout), `max_output_bytes`,
+ * or `interrupted` — the request ended first (client gone, proxy shutdown). The exit event a client
+ * receives can only say the first two; `interrupted` is for the access log and the metrics label.
+ */
+export const KILLED_REASONS = ["timeout", "max_output_bytes", "interrupted"] as const
+export type KilledReason = typeof KILLED_REASONS[number]
 
 export interface ExitInfo {
   readonly code: number | null

@@ -2,6 +2,7 @@
  * Bounded metric labels: a request never adds a label value that is not from a fixed set or
  * from configuration (no raw URLs, hosts or client addresses), and free-form families are capped.
  */
+import { KILLED_REASONS } from "./cliEvents.ts"
 
 const METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"])
 const CLASSES = ["none", "1xx", "2xx", "3xx", "4xx", "5xx"] as const
@@ -34,7 +35,7 @@ export const cliOutcome = (cli: { readonly exit_code: number | null; readonly si
     : cli.exit_code === 0 ? "exit_zero"
     : cli.exit_code === null ? "unknown"
     : "exit_nonzero"
-const CLI_KILLED: ReadonlySet<string> = new Set(["timeout", "max_output_bytes", "interrupted"])
+const CLI_KILLED: ReadonlySet<string> = new Set(KILLED_REASONS)
 
 export const methodLabel = (method: string): string => (METHODS.has(method) ? method : "OTHER")
 

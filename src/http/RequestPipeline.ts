@@ -120,7 +120,7 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
       const securityHeaders = makeSecurityHeaders(config.security.headers)
       const bootMs = yield* Clock.currentTimeMillis
       const cliRunner = yield* CliRunner
-      const cliExecute = makeCliExecute(cliRunner)
+      const cliExecute = makeCliExecute(cliRunner, config.server.limits.max_body_bytes)
       metrics.observeCliRunning(() => Effect.runSync(cliRunner.stats).running)
       const cache = yield* Cache
       metrics.observeCache(() => Effect.runPromise(cache.stats))

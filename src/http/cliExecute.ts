@@ -2,16 +2,18 @@
  * POST /cli/execute (issue 3), dispatched in the `control` phase. In order: switched off → 404;
  * other methods → 405; bearer token (401) or, without a token, loopback clients only (403);
  * Content-Type: application/json (415: a browser cannot send that cross-site without a CORS
- * preflight, which this endpoint never grants); body read bounded (413); Schema (400 with the field
- * path); allowlist (403); concurrency (429 + Retry-After, no queue); then the process runs in this
- * request's scope. Streaming: process output Stream → NDJSON lines → res.write, waiting for 'drain'
- * when write() says so, so a slow reader slows the process (its pipe fills), not our memory.
+ * preflight, which this endpoint never grants); body read bounded by the largest body a request
+ * within the documented limits can take (413), each part measured decoded as it arrives (400 naming
+ * the part: `stdin`, `args.3`); Schema (400 with the field path); allowlist (403); concurrency (429 +
+ * Retry-After, no queue); then the process runs in this request's scope. Streaming: process output
+ * Stream → NDJSON lines → res.write, waiting for 'drain' when write() says so, so a slow reader slows
+ * the process (its pipe fills), not our memory.
  */
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { IncomingMessage, ServerResponse } from "node:http"
-import { bearerMatches, isLoopback, parseCliRequest, tokenDigest } from "../domain/cliRequest.ts"
+import { bearerMatches, bodyCapFor, type FieldError, isLoopback, makePartMeter, parseCliRequest, tokenDigest } from "../domain/cliRequest.ts"
 import { encodeWhole, exitLine, type ExitInfo, makeEventEncoder, startLine } from "../domain/cliEvents.ts"
 import {
   ClientAborted,
@@ -35,18 +37,19 @@ export const CLI_PATH = "/cli/execute"
 export const isCliPath = (path: string): boolean =>
   path.startsWith(CLI_PATH) && (path.length === CLI_PATH.length || path.charCodeAt(CLI_PATH.length) === 63 /* ? */)
 
-/** Room for the command, args and JSON escaping of stdin on top of max_stdin_bytes. */
-const bodyLimitFor = (maxStdin: number): number => maxStdin * 2 + 64 * 1024
-
 const isJson = (contentType: string | undefined): boolean => {
   if (contentType === undefined) return false
   const semi = contentType.indexOf(";")
   return (semi < 0 ? contentType : contentType.slice(0, semi)).trim().toLowerCase() === "application/json"
 }
 
-/** The request body, at most `limit` bytes (Content-Length checked up front, chunked counted). */
-const readBody = (req: IncomingMessage, limit: number, ctx: RequestContext) =>
-  Effect.callback<string, PayloadTooLarge | ClientAborted>((resume) => {
+/**
+ * The request body, at most `limit` bytes (Content-Length checked up front, chunked counted), each
+ * part measured by `meter` as it arrives. Refused before its end, the connection closes after the
+ * answer (the rest of the body is not read).
+ */
+const readBody = (req: IncomingMessage, res: ServerResponse, limit: number, meter: { write(chunk: Uint8Array): FieldError | undefined }, ctx: RequestContext) =>
+  Effect.callback<string, PayloadTooLarge | InvalidBody | ClientAborted>((resume) => {
     const declared = Number(req.headers["content-length"] ?? 0)
     if (declared > limit) {
       resume(Effect.fail(new PayloadTooLarge({ length: declared, limit })))
@@ -59,13 +62,18 @@ const readBody = (req: IncomingMessage, limit: number, ctx: RequestContext) =>
       req.off("error", onError)
       req.off("aborted", onError)
     }
+    const refuse = (error: PayloadTooLarge | InvalidBody) => {
+      cleanup()
+      req.pause()
+      res.shouldKeepAlive = false
+      resume(Effect.fail(error))
+    }
     const onData = (chunk: Buffer) => {
       ctx.bytesIn += chunk.length
-      if (ctx.bytesIn > limit) {
-        cleanup()
-        req.pause()
-        resume(Effect.fail(new PayloadTooLarge({ length: ctx.bytesIn, limit })))
-      } else chunks.push(chunk)
+      if (ctx.bytesIn > limit) return refuse(new PayloadTooLarge({ length: ctx.bytesIn, limit }))
+      const part = meter.write(chunk)
+      if (part !== undefined) return refuse(new InvalidBody(part))
+      chunks.push(chunk)
     }
     const onEnd = () => {
       cleanup()
@@ -99,6 +107,15 @@ const write = (res: ServerResponse, text: string): Effect.Effect<void> =>
         res.off("close", done)
       })
     })
+
+/**
+ * spawn's E2BIG: the args (with the environment) are more than the kernel takes for one program
+ * (ARG_MAX, 2 MiB on a default Linux), below the per-request limits. The client's input: 400 naming args.
+ */
+const argsTooLongForOs = (e: ProcessSpawnFailed): Effect.Effect<never, ProcessSpawnFailed | InvalidBody> =>
+  (e.cause as { readonly code?: unknown } | undefined)?.code === "E2BIG"
+    ? Effect.fail(new InvalidBody({ path: "args", message: "longer than the operating system takes for one program (E2BIG: args + environment over ARG_MAX)" }))
+    : Effect.fail(e)
 
 const recordExit = (ctx: RequestContext, exit: ExitInfo) => {
   if (ctx.cli !== undefined) ctx.cli = { ...ctx.cli, exit_code: exit.code, signal: exit.signal, killed: exit.killed }
@@ -176,10 +193,11 @@ export type CliExecuteError =
   | ProcessSpawnFailed
 
 /** Built once with the layer; per request only this closure runs. */
-export const makeCliExecute = (runner: CliRunner["Service"]) => {
+export const makeCliExecute = (runner: CliRunner["Service"], maxBodyBytes: number) => {
   const s = runner.settings
   const digest = s.auth_token === "" ? undefined : tokenDigest(s.auth_token)
-  const bodyLimit = bodyLimitFor(s.max_stdin_bytes)
+  // server.limits.max_body_bytes bounds a chunked body here too, as it bounds every other request's
+  const bodyLimit = Math.min(bodyCapFor(s.max_stdin_bytes), maxBodyBytes)
 
   const run = (req: IncomingMessage, res: ServerResponse, ctx: RequestContext, exec: Execution, stream: boolean): Effect.Effect<void, never, Scope.Scope> =>
     Effect.gen(function*() {
@@ -204,21 +222,25 @@ export const makeCliExecute = (runner: CliRunner["Service"]) => {
       }
       if (!isJson(req.headers["content-type"])) return yield* new UnsupportedMediaType({ expected: "application/json" })
       if (expectContinue) res.writeContinue()
-      const parsed = parseCliRequest(yield* readBody(req, bodyLimit, ctx))
+      const text = yield* readBody(req, res, bodyLimit, makePartMeter(s.max_stdin_bytes), ctx)
+      const parsed = parseCliRequest(text, s.max_stdin_bytes)
       if (parsed._tag === "Failure") return yield* new InvalidBody(parsed.failure)
       const body = parsed.success
       const stdin = body.stdin === undefined ? undefined : Buffer.from(body.stdin, "utf8")
-      if (stdin !== undefined && stdin.length > s.max_stdin_bytes) {
-        return yield* new PayloadTooLarge({ length: stdin.length, limit: s.max_stdin_bytes })
-      }
       const program = yield* runner.resolve(body.command)
       const args = body.args ?? []
       ctx.upstream = program.configured
       ctx.cli = { command: program.configured, args: args.length, pid: 0, exit_code: null, signal: null, killed: null }
-      yield* Effect.scoped(Effect.flatMap(runner.start(program, args, stdin), (exec) => run(req, res, ctx, exec, body.stream !== false))).pipe(
-        Effect.onInterrupt(() => Effect.sync(() => {
-          if (ctx.cli !== undefined && ctx.cli.exit_code === null) ctx.cli = { ...ctx.cli, killed: "interrupted" }
-        }))
+      let started: Execution | undefined
+      yield* Effect.scoped(
+        Effect.flatMap(Effect.catchTag(runner.start(program, args, stdin), "ProcessSpawnFailed", argsTooLongForOs), (exec) => {
+          started = exec
+          return run(req, res, ctx, exec, body.stream !== false)
+        })
+      ).pipe(
+        // The request ended first (client gone, shutdown): closing the scope killed the process group
+        // and waited for it, so its exit — the signal that ended it, killed: interrupted — is known now.
+        Effect.onInterrupt(() => started === undefined ? Effect.void : Effect.map(started.exit, (exit) => recordExit(ctx, exit)))
       )
     })
 }

@@ -4,7 +4,9 @@
  * as given. Each process leads its own process group (detached), lives in the caller's Scope and is
  * killed with its whole group when that scope closes (client gone, request done, shutdown):
  * SIGTERM, then SIGKILL after `cli.kill_grace`. `process_timeout` and `max_output_bytes` kill it the
- * same way. Node reaps the leader; the group kill leaves no orphans behind.
+ * same way. Node reaps the leader; the group kill leaves no orphans behind. A scope that closes while
+ * the process still runs makes it `killed: "interrupted"`, and its exit (with the signal that ended
+ * it) is known once the scope is closed.
  *
  * `effect/process` ChildProcessSpawner does process groups too, but reports a death by signal only as
  * an error message; the exit event needs the signal name, so node:child_process is wrapped here.
@@ -39,7 +41,10 @@ export interface Execution {
    * (the chunk crossing it is cut, then the process is killed). Consume it once.
    */
   readonly output: Stream.Stream<OutputChunk>
-  /** Waits for the process to exit (run it after `output` ended). */
+  /**
+   * Waits for the process to exit (run it after `output` ended). After the scope closed it answers at
+   * once: the process was killed and waited for (code and signal null if it outlived even SIGKILL).
+   */
   readonly exit: Effect.Effect<ExitInfo>
 }
 
@@ -138,15 +143,23 @@ export class CliRunner extends Context.Service<CliRunner, {
 
       const spawnChild = (program: AllowedProgram, args: ReadonlyArray<string>, exited: Deferred.Deferred<ExitSignal>) =>
         Effect.callback<ChildProcessWithoutNullStreams, ProcessSpawnFailed>((resume) => {
-          const child = spawn(program.real, args, {
-            argv0: program.configured,
-            cwd,
-            env,
-            detached: true,
-            shell: false,
-            stdio: "pipe",
-            windowsHide: true
-          })
+          let child: ChildProcessWithoutNullStreams
+          try {
+            child = spawn(program.real, args, {
+              argv0: program.configured,
+              cwd,
+              env,
+              detached: true,
+              shell: false,
+              stdio: "pipe",
+              windowsHide: true
+            })
+          } catch (cause) {
+            // spawn throws instead of emitting 'error' for some errno values (E2BIG: argv + env over ARG_MAX)
+            counters.spawn_failed++
+            resume(Effect.fail(new ProcessSpawnFailed({ command: program.configured, cause })))
+            return
+          }
           child.on("error", (cause) => {
             if (child.pid === undefined) {
               counters.spawn_failed++
@@ -160,7 +173,10 @@ export class CliRunner extends Context.Service<CliRunner, {
           child.once("spawn", () => resume(Effect.succeed(child)))
         })
 
-      /** SIGTERM the group, SIGKILL after the grace period, then SIGKILL whatever is left in the group. */
+      /**
+       * SIGTERM the group, SIGKILL after the grace period, then SIGKILL whatever is left in the group.
+       * A process that outlives SIGKILL (uninterruptible sleep) is given up on: its exit is unknown.
+       */
       const terminate = (pid: number, exited: Deferred.Deferred<ExitSignal>) =>
         Effect.gen(function*() {
           if (!(yield* Deferred.isDone(exited))) {
@@ -168,7 +184,8 @@ export class CliRunner extends Context.Service<CliRunner, {
             const done = yield* Deferred.await(exited).pipe(Effect.timeoutOption(cli.kill_grace))
             if (done._tag === "None") {
               signalGroup(pid, "SIGKILL")
-              yield* Deferred.await(exited).pipe(Effect.timeoutOption(AFTER_KILL_MS))
+              const gone = yield* Deferred.await(exited).pipe(Effect.timeoutOption(AFTER_KILL_MS))
+              if (gone._tag === "None") yield* Deferred.succeed(exited, { code: null, signal: null })
             }
           }
           signalGroup(pid, "SIGKILL")
@@ -196,8 +213,13 @@ export class CliRunner extends Context.Service<CliRunner, {
         yield* slot
         const startedAt = yield* Clock.currentTimeMillis
         const exited = Deferred.makeUnsafe<ExitSignal>()
+        let killed: KilledReason | null = null
         const child = yield* Effect.acquireRelease(spawnChild(program, args, exited), (c) =>
-          terminate(c.pid!, exited).pipe(Effect.ensuring(Effect.sync(() => live.delete(c)))))
+          Effect.gen(function*() {
+            // Still running when the scope closes: the request ended first (client gone, shutdown).
+            if (killed === null && !(yield* Deferred.isDone(exited))) killed = "interrupted"
+            yield* terminate(c.pid!, exited)
+          }).pipe(Effect.ensuring(Effect.sync(() => live.delete(c)))))
         const pid = child.pid!
         live.add(child)
         counters.started++
@@ -205,7 +227,6 @@ export class CliRunner extends Context.Service<CliRunner, {
         if (stdin === undefined || stdin.length === 0) child.stdin.end()
         else child.stdin.end(stdin)
 
-        let killed: KilledReason | null = null
         const capHit = Deferred.makeUnsafe<void>()
         // Watchdog: the first of process_timeout and the output cap kills the group; lives as long as the scope.
         yield* Effect.raceFirst(

@@ -8,11 +8,22 @@ import { connect } from "node:net"
 import { networkInterfaces, tmpdir } from "node:os"
 import { join } from "node:path"
 import { allEvents, type CliEvent, eventReader, execute, fixture, isRunning, NODE, outputOf, waitGone } from "../fixtures/cli.ts"
+import { sample, scrape } from "../fixtures/metrics.ts"
 import { type RunningProxy, startProxy } from "../fixtures/proxy.ts"
 
 const TOKEN = "s3cret-token"
 const PYTHON3 = "/usr/bin/python3"
 const exitOf = (events: ReadonlyArray<CliEvent>) => events.at(-1)!
+
+/** The access-log entry a predicate picks, once written (bounded wait: lines are written when a request ends). */
+const logged = async (proxy: RunningProxy, pick: (e: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> => {
+  for (let waited = 0; waited < 5000; waited += 20) {
+    const found = proxy.entries().find(pick)
+    if (found !== undefined) return found
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  throw new Error("no such access-log entry")
+}
 
 describe("POST /cli/execute", () => {
   let proxy: RunningProxy
@@ -136,6 +147,19 @@ describe("POST /cli/execute", () => {
     expect(await waitGone(ready.child)).toBe(true)
   })
 
+  it("logs the signal that ended a process killed because its client left, and killed: interrupted", async () => {
+    const abort = new AbortController()
+    const res = await execute(proxy.url, { command: "node", args: [fixture("sleeper.mjs"), "--child"] }, { token: TOKEN, signal: abort.signal })
+    const events = eventReader(res)
+    const start = await events.next()
+    await events.next()
+    abort.abort()
+    const entry = await logged(proxy, (e) => (e.cli as { pid?: number } | undefined)?.pid === start!.pid)
+    expect(entry.cli).toMatchObject({ command: NODE, exit_code: null, signal: "SIGTERM", killed: "interrupted" })
+    expect(entry.outcome).toBe("client_abort")
+    expect(sample(await scrape(proxy.metricsPort), "gatehouse_cli_processes_finished_total", { outcome: "interrupted" })).toBeGreaterThanOrEqual(1)
+  })
+
   it("gives children only PATH, LANG and cli.env, in cli.working_dir (no proxy secrets)", async () => {
     const events = await allEvents(await execute(proxy.url, { command: NODE, args: [fixture("argv.mjs")] }, { token: TOKEN }))
     const seen = JSON.parse(outputOf(events, "stdout").toString()) as { cwd: string; env: Record<string, string> }
@@ -218,9 +242,10 @@ describe("POST /cli/execute", () => {
       expect((await problem({ command: "node", args: ["a\u0000b"] })).detail).toMatch(/^args\.0: /)
       expect(await problem("{not json")).toMatchObject({ status: 400, error: "invalid_body" })
     })
-    it("413 for stdin over max_stdin_bytes and for bodies over the limit", async () => {
-      expect((await problem({ command: "node", stdin: "x".repeat(64 * 1024 + 1) })).status).toBe(413)
-      expect((await problem({ command: "node", stdin: "x".repeat(300 * 1024) })).status).toBe(413)
+    it("oversize: stdin over max_stdin_bytes is refused naming stdin, not as a generic body size", async () => {
+      expect(await problem({ command: "node", stdin: "x".repeat(64 * 1024 + 1) })).toMatchObject({ status: 400, error: "invalid_body", detail: "stdin: exceeds 65536 bytes (cli.max_stdin_bytes)" })
+      expect(await problem({ command: "node", stdin: "é".repeat(32 * 1024 + 1) })).toMatchObject({ status: 400, detail: "stdin: exceeds 65536 bytes (cli.max_stdin_bytes)" })
+      expect(await problem({ command: "node", stdin: "x".repeat(300 * 1024) })).toMatchObject({ status: 400, detail: "stdin: exceeds 65536 bytes (cli.max_stdin_bytes)" })
     })
     it("threat: cross-site request from a browser — 415 unless Content-Type is application/json", async () => {
       expect((await problem({ command: "node" }, { "content-type": "text/plain" })).status).toBe(415)
@@ -230,6 +255,110 @@ describe("POST /cli/execute", () => {
       expect(res.status).toBe(405)
       expect(res.headers.get("allow")).toBe("POST")
     })
+  })
+})
+
+describe("POST /cli/execute body size follows the documented limits (max_stdin_bytes: 1KB)", () => {
+  let proxy: RunningProxy
+  beforeAll(async () => {
+    proxy = await startProxy({ cli: { enabled: true, max_stdin_bytes: "1KB", allowed_commands: [NODE] } })
+  })
+  afterAll(() => proxy.stop())
+  const lengths = async (args: ReadonlyArray<string>, stdin?: string) => {
+    const res = await execute(proxy.url, { command: "node", args: [fixture("arglens.mjs"), ...args], ...(stdin === undefined ? {} : { stdin }), stream: false })
+    const body = await res.json() as { stdout?: string; code?: number; detail?: string }
+    return { status: res.status, body, lengths: res.status === 200 ? JSON.parse(body.stdout!) as Array<number> : [] }
+  }
+  const problem = async (body: unknown) => {
+    const res = await execute(proxy.url, body)
+    return { status: res.status, ...(await res.json() as { error: string; detail: string }) }
+  }
+
+  it("accepts three 30 KB arguments and no stdin (each within the 32 KiB per-argument limit)", async () => {
+    const r = await lengths(["a", "b", "c"].map((c) => c.repeat(30_000)))
+    expect(r.status).toBe(200)
+    expect(r.lengths).toEqual([30_000, 30_000, 30_000])
+  })
+
+  it("accepts 60 arguments of 32 KiB (~2 MB of body, far over max_stdin_bytes)", async () => {
+    const r = await lengths(Array.from({ length: 60 }, () => "z".repeat(32 * 1024)))
+    expect(r.status).toBe(200)
+    expect(r.lengths).toEqual(Array.from({ length: 60 }, () => 32 * 1024))
+  })
+
+  it("measures arguments decoded: 32 KiB of control characters (6 bytes each as JSON) is within the limit", async () => {
+    const control = "\u0001".repeat(32 * 1024)
+    const r = await lengths([control, control, control], "\u0002".repeat(1024))
+    expect(r.status).toBe(200)
+    expect(r.lengths).toEqual([32 * 1024, 32 * 1024, 32 * 1024])
+  })
+
+  it("oversize: names the argument over 32 KiB (UTF-8 bytes, not characters)", async () => {
+    const ok = "k".repeat(32 * 1024)
+    expect(await problem({ command: "node", args: [ok, ok, ok, ok + "k"] })).toMatchObject({ status: 400, error: "invalid_body", detail: "args.3: exceeds 32768 bytes" })
+    expect(await problem({ command: "node", args: ["é".repeat(16 * 1024 + 1)] })).toMatchObject({ status: 400, detail: "args.0: exceeds 32768 bytes" })
+    expect(await problem({ command: "node", args: Array.from({ length: 257 }, () => "a") })).toMatchObject({ status: 400, detail: "args: more than 256 arguments" })
+  })
+
+  it("oversize: names stdin, and refuses it before reading the rest of a large body", async () => {
+    expect(await problem({ command: "node", stdin: "s".repeat(1025) })).toMatchObject({ status: 400, detail: "stdin: exceeds 1024 bytes (cli.max_stdin_bytes)" })
+    const res = await execute(proxy.url, { command: "node", stdin: "s".repeat(8 * 1024 * 1024) })
+    expect(res.status).toBe(400)
+    expect(res.headers.get("connection")).toBe("close")
+    expect(((await res.json()) as { detail: string }).detail).toBe("stdin: exceeds 1024 bytes (cli.max_stdin_bytes)")
+    const entry = proxy.entries().at(-1)!
+    expect(entry.bytes_in as number).toBeLessThan(8 * 1024 * 1024)
+  })
+
+  it("an argument list longer than the OS takes (E2BIG) is a 400 naming args, not a 500", async () => {
+    const r = await problem({ command: "node", args: Array.from({ length: 256 }, () => "x".repeat(32 * 1024)) })
+    expect(r).toMatchObject({ status: 400, error: "invalid_body" })
+    expect(r.detail).toMatch(/^args: .*E2BIG/)
+  })
+
+  it("oversize: a body larger than any request within the limits could be → 413 (chunked, so counted as it arrives)", async () => {
+    const sock = connect(proxy.port, "127.0.0.1")
+    try {
+      const answer = new Promise<string>((resolve) => {
+        let text = ""
+        sock.on("data", (c: Buffer) => { text += c.toString("latin1") })
+        sock.on("close", () => resolve(text))
+        sock.on("error", () => resolve(text))
+      })
+      sock.write("POST /cli/execute HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n")
+      const spaces = " ".repeat(1024 * 1024)
+      const chunk = `${spaces.length.toString(16)}\r\n${spaces}\r\n`
+      sock.write(`12\r\n{"command":"node",\r\n`)
+      for (let i = 0; i < 64 && !sock.destroyed; i++) {
+        if (!sock.write(chunk)) await new Promise((r) => { sock.once("drain", r); sock.once("close", r) })
+      }
+      expect((await answer).split("\r\n")[0]).toMatch(/^HTTP\/1\.1 413 /)
+    } finally {
+      sock.destroy()
+    }
+  })
+})
+
+describe("POST /cli/execute under server.limits.max_body_bytes", () => {
+  it("a chunked body over max_body_bytes → 413, as on every other request, though the CLI limits would allow it", async () => {
+    const proxy = await startProxy({ server: { limits: { max_body_bytes: "64KB" } }, cli: { enabled: true, allowed_commands: [NODE] } })
+    try {
+      const sock = connect(proxy.port, "127.0.0.1")
+      const answer = new Promise<string>((resolve) => {
+        let text = ""
+        sock.on("data", (c: Buffer) => { text += c.toString("latin1") })
+        sock.on("close", () => resolve(text))
+        sock.on("error", () => resolve(text))
+      })
+      // 100 KiB of stdin: within max_stdin_bytes (1 MB) and the CLI's own body cap, over 64 KB
+      const body = JSON.stringify({ command: "node", args: ["-e", ""], stdin: "s".repeat(100 * 1024) })
+      sock.write("POST /cli/execute HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n")
+      sock.write(`${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`)
+      expect((await answer).split("\r\n")[0]).toMatch(/^HTTP\/1\.1 413 /)
+      sock.destroy()
+    } finally {
+      await proxy.stop()
+    }
   })
 })
 

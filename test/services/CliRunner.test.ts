@@ -3,7 +3,7 @@ import { assert, describe, expect, it, layer } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Layer, Stream } from "effect"
 import { TestClock } from "effect/testing"
 import { applyEnv } from "../../src/domain/config/overrides.ts"
-import { CliRunner } from "../../src/services/CliRunner.ts"
+import { CliRunner, type Execution } from "../../src/services/CliRunner.ts"
 import { Config, decodeConfig } from "../../src/services/Config.ts"
 import { fixture, isRunning, NODE } from "../fixtures/cli.ts"
 
@@ -41,6 +41,24 @@ layer(runnerLayer)("CliRunner", (it) => {
       const stats = yield* runner.stats
       expect(stats).toMatchObject({ running: 0, timed_out: 1, rejected: 1 })
       expect(stats.started).toBeGreaterThanOrEqual(1)
+    }))
+
+  it.effect("a scope closed while the process runs (client gone): SIGTERM; exit has that signal and killed: interrupted", () =>
+    Effect.gen(function*() {
+      const runner = yield* CliRunner
+      const program = yield* runner.resolve("node")
+      const started = yield* Deferred.make<Execution>()
+      const ready = yield* Deferred.make<void>()
+      const request = yield* Effect.scoped(Effect.gen(function*() {
+        const exec = yield* runner.start(program, [fixture("sleeper.mjs")], undefined)
+        yield* Deferred.succeed(started, exec)
+        yield* Stream.runForEach(exec.output, () => Deferred.succeed(ready, undefined))
+      })).pipe(Effect.forkChild)
+      yield* Deferred.await(ready)
+      const exec = yield* Deferred.await(started)
+      yield* Fiber.interrupt(request)
+      assert.isFalse(isRunning(exec.pid))
+      expect(yield* exec.exit).toMatchObject({ code: null, signal: "SIGTERM", timed_out: false, killed: "interrupted" })
     }))
 
   it.effect("resolves only listed programs that exist (missing entries are skipped at start-up)", () =>

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
-import { encodeWhole, exitLine, incompleteTail, makeEventEncoder, startLine } from "../../src/domain/cliEvents.ts"
+import { encodeWhole, exitLine, incompleteTail, KILLED_REASONS, makeEventEncoder, startLine } from "../../src/domain/cliEvents.ts"
+import { cliOutcome } from "../../src/domain/metricLabels.ts"
 
 const parse = (ndjson: string) => ndjson.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as Record<string, unknown>)
 
@@ -48,5 +49,9 @@ describe("cli NDJSON events", () => {
   it("encodes a whole output for the non-streaming answer", () => {
     expect(encodeWhole(Buffer.from("ok"))).toEqual({ data: "ok" })
     expect(encodeWhole(Buffer.from([0xff]))).toEqual({ data: "/w==", encoding: "base64" })
+  })
+  it("every killed reason is its own metrics outcome label (the access log and the metric agree)", () => {
+    for (const killed of KILLED_REASONS) expect(cliOutcome({ exit_code: null, signal: "SIGTERM", killed })).toBe(killed)
+    expect(cliOutcome({ exit_code: null, signal: "SIGKILL", killed: null })).toBe("signal")
   })
 })
