@@ -303,8 +303,9 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
       /** phase: upstream, as an Effect: for sampled requests (its spans nest in the request's). */
       const exchange = (req: IncomingMessage, res: ServerResponse, ctx: RequestContext, plan: Plan, expectContinue: boolean): Effect.Effect<void, RequestError> => {
         const target = { method: ctx.method, origin: plan.routed.backend.origin, path: plan.routed.path }
+        let compressed: CompressedResponse | undefined
         return tracing.upstream(ctx, target, (link) => {
-          const compressed = compress(req, res, link)
+          compressed = compress(req, res, link)
           return timeUpstream(ctx, forwardUpstream(upstream, req, res, plan.head, plan.routed, ctx, exchangeOptions(req, plan, expectContinue, link, compressed))
             .pipe(Effect.tap(() => compressed === undefined ? Effect.void : compressed.finished)))
         }).pipe(
@@ -312,7 +313,7 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
           plan.cached.complete,
           Effect.map((result) => {
             ctx.status = result.status
-            ctx.bytesOut = result.bytes
+            ctx.bytesOut = compressed?.bytesOut() ?? result.bytes
           })
         )
       }
@@ -404,6 +405,8 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
         exchange: Aborter | undefined = undefined
         plan: Plan | undefined = undefined
         prepared: PreparedExchange | undefined = undefined
+        /** The response's compression, when on (its encoded bytes are what the client got). */
+        compressed: CompressedResponse | undefined = undefined
         /** What the decision phases found so far (see `decision`). */
         head: RequestHead | undefined = undefined
         guard: ResponseGuard | undefined = undefined
@@ -476,7 +479,7 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
         relay(plan: Plan): void {
           const { req, res, ctx } = this
           this.plan = plan
-          const compressed = compress(req, res, NO_LINK)
+          const compressed = this.compressed = compress(req, res, NO_LINK)
           const x = this.prepared = prepareExchange(req, res, plan.head, plan.routed, ctx, exchangeOptions(req, plan, this.expectContinue, NO_LINK, compressed))
           this.t0 = clock.monotonicTimeNanosUnsafe()
           const exchange = upstream.send(x.request, x.sink, (outcome) => {
@@ -522,7 +525,7 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
       const answered = (run: Run, exit: Exit.Exit<ForwardResult, RequestError>): void => {
         if (Exit.isFailure(exit)) return run.end(exit)
         run.ctx.status = exit.value.status
-        run.ctx.bytesOut = exit.value.bytes
+        run.ctx.bytesOut = run.compressed?.bytesOut() ?? exit.value.bytes
         run.end(Exit.void)
       }
 

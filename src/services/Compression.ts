@@ -80,6 +80,8 @@ export interface CompressedResponse {
   readonly finished: Effect.Effect<void>
   /** The same moment for native callers (the request path's relay): `cb` runs once, then. */
   readonly whenFinished: (cb: () => void) => void
+  /** Encoded body bytes sent so far, or undefined when this response is not being encoded (the access log's bytes_out). */
+  readonly bytesOut: () => number | undefined
 }
 
 export interface CompressionService {
@@ -93,7 +95,7 @@ export interface CompressionService {
   begin(req: IncomingMessage, res: ServerResponse, span?: (name: string) => StreamSpan): CompressedResponse
 }
 
-const PASS_THROUGH: CompressedResponse = { wrap: (sink) => sink, finished: Effect.void, whenFinished: (cb) => cb() }
+const PASS_THROUGH: CompressedResponse = { wrap: (sink) => sink, finished: Effect.void, whenFinished: (cb) => cb(), bytesOut: () => undefined }
 
 export class Compression extends Context.Service<Compression, CompressionService>()("gatehouse/Compression") {
   static readonly layer = Layer.effect(
@@ -113,6 +115,7 @@ export class Compression extends Context.Service<Compression, CompressionService
         const head = req.method === "HEAD"
         let z: Transform | undefined
         let bytesIn = 0
+        let bytesOut = 0
         let done = false
         let onDone: (() => void) | undefined
         const settle = () => {
@@ -140,7 +143,6 @@ export class Compression extends Context.Service<Compression, CompressionService
             if (head) return inner.head(status, statusText, out)
             const enc = encoder(coding, sizeHint)
             const phase = span?.("compress")
-            let bytesOut = 0
             enc.on("data", (buf: Buffer) => {
               bytesOut += buf.length
               if (!inner.data(buf)) {
@@ -179,7 +181,7 @@ export class Compression extends Context.Service<Compression, CompressionService
           },
           started: () => inner.started()
         })
-        return { wrap, finished, whenFinished }
+        return { wrap, finished, whenFinished, bytesOut: () => z === undefined ? undefined : bytesOut }
       }
       return Compression.of({ enabled: true, offered, begin })
     })

@@ -140,6 +140,15 @@ describe("compression (gzip / br / zstd)", () => {
     })
   }
 
+  it("the access log's bytes_out is the encoded body the client got, not the identity bytes from upstream", async () => {
+    const r = await get(proxy.port, "/json", { "accept-encoding": "gzip" })
+    expect(r.headers["content-encoding"]).toBe("gzip")
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    const entry = proxy.entries().filter((e) => e["url"] === "/json").at(-1)
+    expect(entry?.["bytes_out"]).toBe(r.body.length)
+    expect(r.body.length).toBeLessThan(Buffer.byteLength(TEXT))
+  })
+
   it("RFC 9110 §9.3.2 HEAD gets the header fields the GET would have (Vary, Content-Encoding, weak ETag), no body", async () => {
     const head = await get(proxy.port, "/json", { "accept-encoding": "gzip" }, "HEAD")
     const full = await get(proxy.port, "/json", { "accept-encoding": "gzip" })
