@@ -25,7 +25,7 @@ import { Lifecycle } from "../services/Lifecycle.ts"
 import { Reclaimer } from "../services/Reclaimer.ts"
 import { Metrics } from "../services/Metrics.ts"
 import { makeConnectionRefusals } from "./connectionRefusals.ts"
-import { makeConnectionTracker } from "./connectionState.ts"
+import { makeConnectionTracker, responsesInFlight } from "./connectionState.ts"
 import { lingerAfterLastResponse } from "./lingeringClose.ts"
 import { connectTunnel } from "./connectTunnel.ts"
 import { makeServer, reloadCertificatesOnSighup } from "./tlsListener.ts"
@@ -176,6 +176,8 @@ export const makeListener = Effect.gen(function*() {
     Effect.gen(function*() {
       yield* lifecycle.beginDrain
       yield* pipeline.drain
+      // responses already in flight whose head is not out yet close their connection too (RFC 9112 §9.6)
+      for (const res of responsesInFlight(server)) if (!res.headersSent) res.shouldKeepAlive = false
       const inFlight = (yield* FiberSet.size(fibers)) + pipeline.inFlight()
       yield* Effect.logInfo("gatehouse draining").pipe(Effect.annotateLogs({ in_flight: inFlight, grace_ms: cfg.timeouts.shutdown_grace }))
       server.close()

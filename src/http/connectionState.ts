@@ -94,5 +94,20 @@ export const dropRequestBody = (socket: object): void => {
   else req.resume()
 }
 
+/**
+ * The responses in flight on a server's connections: Node's own list of them (`server[kConnections]`,
+ * the ConnectionsList that `closeAllConnections` walks), read only at shutdown.
+ */
+export const responsesInFlight = (server: object): Array<ServerResponse> => {
+  const key = Object.getOwnPropertySymbols(server).find((s) => s.description === "http.server.connections")
+  const list = key === undefined ? undefined : (server as Record<symbol, { all?: () => Array<{ socket?: object | null }> }>)[key]
+  const out: Array<ServerResponse> = []
+  for (const parser of list?.all?.() ?? []) {
+    const res = parser.socket == null ? undefined : responseInFlight(parser.socket)
+    if (res !== undefined) out.push(res)
+  }
+  return out
+}
+
 /** The response that holds the connection (being written, or waiting to be), if any. */
 export const responseInFlight = (socket: object): ServerResponse | undefined => (socket as Connection)._httpMessage ?? undefined
