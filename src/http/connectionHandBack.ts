@@ -12,6 +12,7 @@ import * as Effect from "effect/Effect"
 import type { Server, ServerResponse } from "node:http"
 import type { Socket } from "node:net"
 import type { Duplex } from "node:stream"
+import { responseInFlight } from "./connectionState.ts"
 
 type ConnectionListener = (this: Server, socket: Duplex) => void
 
@@ -79,19 +80,24 @@ export const awaitNextRequest = (socket: Duplex, pending: Buffer): boolean => {
  * (RFC 9112 §9.3.2), and the server's next parser must not find it there.
  */
 export const previousResponseDone = (socket: Duplex): Effect.Effect<void> => {
-  const previous = (socket as { _httpMessage?: ServerResponse | null })._httpMessage
-  if (previous === undefined || previous === null) return Effect.void
+  const previous = responseInFlight(socket)
+  return previous === undefined ? Effect.void : responseSettled(previous)
+}
+
+/** Succeeds once a response was wholly handed to its connection ('finish') or the connection closed. */
+export const responseSettled = (res: ServerResponse): Effect.Effect<void> => {
+  if (res.writableFinished || res.destroyed) return Effect.void
   return Effect.callback<void>((resume) => {
     const done = () => {
-      previous.off("finish", done)
-      previous.off("close", done)
+      res.off("finish", done)
+      res.off("close", done)
       resume(Effect.void)
     }
-    previous.once("finish", done)
-    previous.once("close", done)
+    res.once("finish", done)
+    res.once("close", done)
     return Effect.sync(() => {
-      previous.off("finish", done)
-      previous.off("close", done)
+      res.off("finish", done)
+      res.off("close", done)
     })
   })
 }

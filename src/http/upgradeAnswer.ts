@@ -16,7 +16,8 @@ import type { Socket } from "node:net"
 import type { Duplex } from "node:stream"
 import type { HeaderMap } from "../domain/hopHeaders.ts"
 import type { InterimSink } from "../services/Upstream.ts"
-import { awaitNextRequest } from "./connectionHandBack.ts"
+import { awaitNextRequest, responseSettled } from "./connectionHandBack.ts"
+import { responseInFlight } from "./connectionState.ts"
 import { ClientSink } from "./phases/upstream.ts"
 
 /** The client's Connection field lists `close`. */
@@ -61,27 +62,12 @@ export class UpgradeAnswer implements InterimSink {
   /** The origin switched protocols: the connection is the tunnel's from here. */
   release(): void {
     this.socket.off("drain", this.drained)
-    // (node:http's response on the connection, set by assignSocket)
-    if ((this.socket as { _httpMessage?: unknown })._httpMessage === this.res) this.res.detachSocket(this.socket)
+    if (responseInFlight(this.socket) === this.res) this.res.detachSocket(this.socket)
   }
 
   /** The whole answer was handed to the connection (or the connection closed). */
   get finished(): Effect.Effect<void> {
-    const res = this.res
-    if (res.writableFinished || res.destroyed) return Effect.void
-    return Effect.callback<void>((resume) => {
-      const done = () => {
-        res.off("finish", done)
-        res.off("close", done)
-        resume(Effect.void)
-      }
-      res.once("finish", done)
-      res.once("close", done)
-      return Effect.sync(() => {
-        res.off("finish", done)
-        res.off("close", done)
-      })
-    })
+    return responseSettled(this.res)
   }
 
   /**
