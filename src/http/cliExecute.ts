@@ -14,6 +14,7 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { bearerMatches, bodyCapFor, type FieldError, isLoopback, makePartMeter, parseCliRequest, tokenDigest } from "../domain/cliRequest.ts"
+import { eventOrClose } from "./eventOrClose.ts"
 import { encodeWhole, exitLine, type ExitInfo, makeEventEncoder, startLine } from "../domain/cliEvents.ts"
 import {
   ClientAborted,
@@ -92,21 +93,7 @@ const readBody = (req: IncomingMessage, res: ServerResponse, limit: number, mete
 
 /** res.write, then wait for 'drain' when the socket buffer is full (or for 'close'). */
 const write = (res: ServerResponse, text: string): Effect.Effect<void> =>
-  res.write(text)
-    ? Effect.void
-    : Effect.callback<void>((resume) => {
-      const done = () => {
-        res.off("drain", done)
-        res.off("close", done)
-        resume(Effect.void)
-      }
-      res.once("drain", done)
-      res.once("close", done)
-      return Effect.sync(() => {
-        res.off("drain", done)
-        res.off("close", done)
-      })
-    })
+  res.write(text) ? Effect.void : eventOrClose(res, "drain")
 
 /**
  * spawn's E2BIG: the args (with the environment) are more than the kernel takes for one program

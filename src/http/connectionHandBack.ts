@@ -13,6 +13,7 @@ import type { Server, ServerResponse } from "node:http"
 import type { Socket } from "node:net"
 import type { Duplex } from "node:stream"
 import { responseInFlight } from "./connectionState.ts"
+import { eventOrClose } from "./eventOrClose.ts"
 
 type ConnectionListener = (this: Server, socket: Duplex) => void
 
@@ -86,18 +87,5 @@ export const previousResponseDone = (socket: Duplex): Effect.Effect<void> => {
 
 /** Succeeds once a response was wholly handed to its connection ('finish') or the connection closed. */
 export const responseSettled = (res: ServerResponse): Effect.Effect<void> => {
-  if (res.writableFinished || res.destroyed) return Effect.void
-  return Effect.callback<void>((resume) => {
-    const done = () => {
-      res.off("finish", done)
-      res.off("close", done)
-      resume(Effect.void)
-    }
-    res.once("finish", done)
-    res.once("close", done)
-    return Effect.sync(() => {
-      res.off("finish", done)
-      res.off("close", done)
-    })
-  })
+  return res.writableFinished || res.destroyed ? Effect.void : eventOrClose(res, "finish")
 }
