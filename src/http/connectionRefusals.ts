@@ -135,6 +135,15 @@ export const makeConnectionRefusals = (deps: RefusalDeps): ConnectionRefusals =>
     else headTimedOut(socket, began)
   }
 
+  /** A delivered head over `max_header_bytes`: its line is logged (431), and its request id returned for the answer. */
+  const logOversize = (req: IncomingMessage): string => {
+    const rid = req.headers["x-request-id"]
+    const id = deps.requestId(typeof rid === "string" ? rid : undefined)
+    deps.log(entry(req.socket, { method: req.method ?? "-", url: req.url ?? "-" }, tooLarge, 0, Buffer.byteLength(problemBody(tooLarge)), "HeadersTooLarge", id))
+    deps.tracker.headDelivered(req.socket)
+    return id
+  }
+
   const admitRequest = (req: IncomingMessage, res: ServerResponse): boolean => {
     const socket = req.socket
     // a request sent after its connection was answered with `Connection: close`: dropped
@@ -143,12 +152,7 @@ export const makeConnectionRefusals = (deps: RefusalDeps): ConnectionRefusals =>
       deps.tracker.headDelivered(socket)
       return true
     }
-    const rid = req.headers["x-request-id"]
-    const ctx = { id: deps.requestId(typeof rid === "string" ? rid : undefined), status: 0, bytesOut: 0 }
-    const url = req.url ?? "-"
-    deps.log(entry(socket, { method: req.method ?? "-", url }, tooLarge, 0, Buffer.byteLength(problemBody(tooLarge)), "HeadersTooLarge", ctx.id))
-    deps.tracker.headDelivered(socket)
-    writeProblem(res, tooLarge, ctx)
+    writeProblem(res, tooLarge, { id: logOversize(req), status: 0, bytesOut: 0 })
     return false
   }
 
@@ -163,11 +167,7 @@ export const makeConnectionRefusals = (deps: RefusalDeps): ConnectionRefusals =>
       deps.tracker.headDelivered(socket)
       return true
     }
-    const rid = req.headers["x-request-id"]
-    const id = deps.requestId(typeof rid === "string" ? rid : undefined)
-    deps.log(entry(socket, { method: req.method ?? "-", url: req.url ?? "-" }, tooLarge, 0, Buffer.byteLength(problemBody(tooLarge)), "HeadersTooLarge", id))
-    deps.tracker.headDelivered(socket)
-    closeLingering(stream, problemBytes(tooLarge, header("x-request-id", id)))
+    closeLingering(stream, problemBytes(tooLarge, header("x-request-id", logOversize(req))))
     return false
   }
 

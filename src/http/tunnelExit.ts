@@ -9,7 +9,7 @@ import * as Exit from "effect/Exit"
 import type { Duplex } from "node:stream"
 import type { RequestError } from "../domain/errors.ts"
 import type { RequestContext } from "../domain/RequestContext.ts"
-import { problemBytes, problemFor } from "./errorResponse.ts"
+import { problemBody, problemBytes, problemFor } from "./errorResponse.ts"
 
 export const settleTunnel = (
   exit: Exit.Exit<void, RequestError>,
@@ -28,9 +28,8 @@ export const settleTunnel = (
         const p = problemFor(error)
         ctx.status = p.status
         if (client.writable) {
-          const answer = problemBytes(p)
-          client.end(answer)
-          ctx.bytesOut = Buffer.byteLength(answer) - answer.indexOf("\r\n\r\n") - 4
+          client.end(problemBytes(p))
+          ctx.bytesOut = Buffer.byteLength(problemBody(p))
         }
       }
     } else ctx.outcome = Cause.hasInterruptsOnly(exit.cause) ? "interrupted" : "defect"
