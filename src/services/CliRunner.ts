@@ -25,8 +25,9 @@ import { resolve as resolvePath } from "node:path"
 import { type AllowedProgram, compileAllowlist, resolveCommand } from "../domain/cliAllowlist.ts"
 import type { ExitInfo, KilledReason, OutputStream } from "../domain/cliEvents.ts"
 import type { CliSection } from "../domain/config/cli.ts"
-import { CommandNotAllowed, ConfigError, ProcessSpawnFailed, TooManyProcesses } from "../domain/errors.ts"
+import { CommandNotAllowed, ProcessSpawnFailed, TooManyProcesses } from "../domain/errors.ts"
 import { Config } from "./Config.ts"
+import { resolveCliWorkingDir } from "./startupChecks.ts"
 
 export interface OutputChunk {
   readonly stream: OutputStream
@@ -113,17 +114,7 @@ export class CliRunner extends Context.Service<CliRunner, {
           if (real === undefined) yield* Effect.logWarning("cli.allowed_commands: not found, skipped").pipe(Effect.annotateLogs({ command: configured }))
           else programs.push({ configured, real })
         }
-        const dir = yield* Effect.sync(() => {
-          try {
-            return statSync(cwd).isDirectory() ? realpathSync(cwd) : undefined
-          } catch {
-            return undefined
-          }
-        })
-        if (dir === undefined) {
-          return yield* new ConfigError({ key: "cli.working_dir", value: JSON.stringify(cli.working_dir), expected: "an existing directory", source: "cli" })
-        }
-        cwd = dir
+        cwd = yield* resolveCliWorkingDir(cli, process.cwd())
         if (cli.auth_token === "") {
           yield* Effect.logWarning("cli.enabled without cli.auth_token: /cli/execute answers loopback clients only")
         }

@@ -8,7 +8,7 @@
 import * as Effect from "effect/Effect"
 import { createSocket, type Socket } from "node:dgram"
 import { lookup } from "node:dns"
-import { statSync } from "node:fs"
+import { realpathSync, statSync } from "node:fs"
 import { resolve } from "node:path"
 import type { CliSection } from "../domain/config/cli.ts"
 import { ConfigError } from "../domain/errors.ts"
@@ -16,17 +16,22 @@ import type { LoadedConfig } from "./Config.ts"
 import { loadFilterRules } from "./filters/filterRulesFile.ts"
 import { checkTlsFiles } from "./tlsFiles.ts"
 
+/** `cli.working_dir` (relative to `cwd`) as the real path of an existing directory, else a ConfigError naming the key. */
+export const resolveCliWorkingDir = (cli: CliSection, cwd: string): Effect.Effect<string, ConfigError> =>
+  Effect.flatMap(
+    Effect.sync(() => {
+      const dir = resolve(cwd, cli.working_dir)
+      return statSync(dir, { throwIfNoEntry: false })?.isDirectory() === true ? realpathSync(dir) : undefined
+    }),
+    (dir) =>
+      dir !== undefined
+        ? Effect.succeed(dir)
+        : Effect.fail(new ConfigError({ key: "cli.working_dir", value: JSON.stringify(cli.working_dir), expected: "an existing directory", source: "cli" }))
+  )
+
 /** `cli.working_dir` must be an existing directory when the endpoint is on (CliRunner's start-up rule). */
 export const checkCliWorkingDir = (cli: CliSection, cwd: string): Effect.Effect<void, ConfigError> =>
-  !cli.enabled
-    ? Effect.void
-    : Effect.flatMap(
-      Effect.sync(() => statSync(resolve(cwd, cli.working_dir), { throwIfNoEntry: false })?.isDirectory() === true),
-      (isDir) =>
-        isDir
-          ? Effect.void
-          : Effect.fail(new ConfigError({ key: "cli.working_dir", value: JSON.stringify(cli.working_dir), expected: "an existing directory", source: "cli" }))
-    )
+  cli.enabled ? Effect.asVoid(resolveCliWorkingDir(cli, cwd)) : Effect.void
 
 const hostError = (key: string, host: string, code: string | undefined) =>
   new ConfigError({
