@@ -31,6 +31,7 @@ import { connectTunnel } from "./connectTunnel.ts"
 import { makeServer, reloadCertificatesOnSighup } from "./tlsListener.ts"
 import { listenerSecureOptions } from "../services/tlsFiles.ts"
 import { upgradeTunnel } from "./upgradeTunnel.ts"
+import { makeSecurityHeaders } from "./securityHeaders.ts"
 import { Router } from "../services/Router.ts"
 import { Upstream } from "../services/Upstream.ts"
 import { normaliseIp, RequestPipeline, VIA } from "./RequestPipeline.ts"
@@ -138,7 +139,8 @@ export const makeListener = Effect.gen(function*() {
     rateLimiter: tunnelDeps.rateLimiter,
     destinations,
     metrics,
-    reclaimer: tunnelDeps.reclaimer
+    reclaimer: tunnelDeps.reclaimer,
+    securityHeaders: makeSecurityHeaders(config.security.headers)
   }
   server.on("upgrade", (req: IncomingMessage, sock: Duplex, head: Buffer) => {
     sock.on("error", () => {})

@@ -53,8 +53,11 @@ const wrapper = (c: Compiled, tls: boolean): SinkWrapper => {
   return (sink: ResponseSink): ResponseSink => new HardeningSink(sink, c, add)
 }
 
-/** Built once in the pipeline layer: the global policy and each route's merged policy (cached by rule). */
-export const makeSecurityHeaders = (global: ResponseHeaders) => {
+/** A route's (or the global) hardening of a response: the sink wrapper, or undefined when there is nothing to do. */
+export type SecurityHeaders = (route: { readonly headers?: RouteResponseHeaders } | undefined, tls: boolean) => SinkWrapper | undefined
+
+/** Built once per layer (the pipeline's, the listener's for Upgrade): the global policy and each route's merged policy (cached by rule). */
+export const makeSecurityHeaders = (global: ResponseHeaders): SecurityHeaders => {
   const base = compile(global)
   const byRoute = new WeakMap<object, Compiled | undefined>()
   const plainBase = base === undefined ? undefined : wrapper(base, false)

@@ -32,7 +32,7 @@ import { pinDestination } from "./phases/destination.ts"
 import { filterPhase, withVerdict } from "./phases/filter.ts"
 import { route, type SelfCheck } from "./phases/route.ts"
 import { validate } from "./phases/validate.ts"
-import { makeSecurityHeaders } from "./securityHeaders.ts"
+import type { SecurityHeaders } from "./securityHeaders.ts"
 import { bridgeSockets } from "./socketBridge.ts"
 import { settleTunnel } from "./tunnelExit.ts"
 import { UpgradeAnswer } from "./upgradeAnswer.ts"
@@ -53,6 +53,8 @@ export interface UpgradeDeps {
   readonly destinations: DestinationGuard["Service"]
   readonly metrics: MetricsHooks
   readonly reclaimer: Reclaimer["Service"]
+  /** security.headers, compiled once (securityHeaders.ts). */
+  readonly securityHeaders: SecurityHeaders
 }
 
 const head101 = (headers: Record<string, string | Array<string> | undefined>, via: string): string => {
@@ -126,7 +128,7 @@ export const upgradeTunnel = (deps: UpgradeDeps, req: IncomingMessage, client: D
       const relay = answer = new UpgradeAnswer(req, client, deps.via, deps.reclaimer.relayed)
       // a declined upgrade's answer meets the response filters of a forwarded response (in
       // RequestPipeline's order; compression and the cache store are not for it)
-      const sink = composeSinks([guard?.wrap, makeSecurityHeaders(deps.config.security.headers)(routed.backend.rule, tls)])(relay.sink)
+      const sink = composeSinks([guard?.wrap, deps.securityHeaders(routed.backend.rule, tls)])(relay.sink)
       const upgrade = {
         origin: routed.backend.origin,
         path: routed.path,
