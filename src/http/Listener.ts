@@ -164,7 +164,7 @@ export const makeListener = Effect.gen(function*() {
   })
   server.on("clientError", refusals.clientError)
 
-  const port = yield* listenServer(server, "server.port", cfg.port, cfg.host, 4096)
+  const port = yield* listenServer(server, "server", cfg.port, cfg.host, 4096)
   yield* reloadCertificatesOnSighup(server, cfg.tls)
   destinations.addListener(port)
   yield* lifecycle.markListening

@@ -354,7 +354,7 @@ const makeEnabled = Effect.gen(function*() {
     res.writeHead(404, { "content-type": "text/plain" }).end("not found\n")
   })
   const port = yield* Effect.acquireRelease(
-    listenServer(server, "metrics.port", cfg.port, cfg.host),
+    listenServer(server, "metrics", cfg.port, cfg.host),
     () => Effect.sync(() => {
       server.close()
       server.closeAllConnections()

@@ -13,6 +13,7 @@ import { resolve } from "node:path"
 import type { CliSection } from "../domain/config/cli.ts"
 import { ConfigError } from "../domain/errors.ts"
 import type { LoadedConfig } from "./Config.ts"
+import { hostError } from "./listenServer.ts"
 import { loadFilterRules } from "./filters/filterRulesFile.ts"
 import { checkTlsFiles } from "./tlsFiles.ts"
 
@@ -32,14 +33,6 @@ export const resolveCliWorkingDir = (cli: CliSection, cwd: string): Effect.Effec
 /** `cli.working_dir` must be an existing directory when the endpoint is on (CliRunner's start-up rule). */
 export const checkCliWorkingDir = (cli: CliSection, cwd: string): Effect.Effect<void, ConfigError> =>
   cli.enabled ? Effect.asVoid(resolveCliWorkingDir(cli, cwd)) : Effect.void
-
-const hostError = (key: string, host: string, code: string | undefined) =>
-  new ConfigError({
-    key,
-    value: JSON.stringify(host),
-    expected: `an address of this machine, or a host name resolving to one (${code ?? "unusable"})`,
-    source: "listen"
-  })
 
 /**
  * A listen host resolves (the lookup `net.Server.listen` does) to an address this machine can bind:

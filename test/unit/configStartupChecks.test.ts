@@ -9,6 +9,8 @@ import { mkdtempSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { decodeConfig } from "../../src/services/Config.ts"
+import { createServer } from "node:net"
+import { listenServer } from "../../src/services/listenServer.ts"
 import { checkListenHost, checkStartup } from "../../src/services/startupChecks.ts"
 
 describe("start-up checks without listening", () => {
@@ -42,5 +44,20 @@ describe("start-up checks without listening", () => {
       const cwd = mkdtempSync(join(tmpdir(), "gatehouse-chk-"))
       const config = yield* decodeConfig({ security: { filters_file: "" }, metrics: { enabled: true, host: "192.0.2.1" } })
       assert.strictEqual((yield* Effect.flip(checkStartup(config, cwd))).key, "metrics.host")
+    }))
+
+  it.effect("listen itself names the key at fault: the host for an address it cannot bind, the port when it is taken", () =>
+    Effect.gen(function*() {
+      const taken = createServer()
+      const port = yield* listenServer(taken, "server", 0, "127.0.0.1")
+      const inUse = yield* Effect.flip(listenServer(createServer(), "server", port, "127.0.0.1"))
+      assert.strictEqual(inUse.key, "server.port")
+      assert.include(inUse.message, "EADDRINUSE")
+      taken.close()
+      const foreign = yield* Effect.flip(listenServer(createServer(), "metrics", 0, "192.0.2.1"))
+      assert.strictEqual(foreign.key, "metrics.host")
+      assert.include(foreign.message, "EADDRNOTAVAIL")
+      const unresolved = yield* Effect.flip(listenServer(createServer(), "server", 0, "no-such-host.invalid"))
+      assert.strictEqual(unresolved.key, "server.host")
     }))
 })
