@@ -122,7 +122,8 @@ const interrupted = (): Error => new Error("request interrupted")
 
 /** Upstream HTTP exchanges over keep-alive pools (one undici pool per origin). */
 export class Upstream extends Context.Service<Upstream, {
-  forward(request: ForwardRequest, sink: ResponseSink): Effect.Effect<ForwardResult, UpstreamError>
+  /** `cutShort`: called with the bytes relayed so far when the exchange is interrupted before its end. */
+  forward(request: ForwardRequest, sink: ResponseSink, cutShort?: (bytes: number) => void): Effect.Effect<ForwardResult, UpstreamError>
   /**
    * The same exchange driven in undici's callbacks, for the request path's native relay: `done` is
    * called once with the result or the typed failure (never after the returned abort is called).
@@ -320,10 +321,13 @@ export class Upstream extends Context.Service<Upstream, {
         }
         return out
       }
-      const forward = (request: ForwardRequest, sink: ResponseSink) =>
+      const forward = (request: ForwardRequest, sink: ResponseSink, cutShort?: (bytes: number) => void) =>
         Effect.callback<ForwardResult, UpstreamError>((resume) => {
           const exchange = send(request, sink, (outcome) => resume(outcome instanceof UpstreamError ? Effect.fail(outcome) : Effect.succeed(outcome)))
-          return Effect.sync(() => exchange.abort())
+          return Effect.sync(() => {
+            exchange.abort()
+            cutShort?.(exchange.bytes)
+          })
         })
       return Upstream.of({
         // The same exchange with undici's `upgrade` dispatch option: a 101 comes to onRequestUpgrade,

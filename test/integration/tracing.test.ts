@@ -159,4 +159,37 @@ describe("tracing (OpenTelemetry → OTLP/HTTP)", () => {
     // a sampled parent is followed even at sample_ratio 0 (parent-based)
     expect(spansOf(unsampledTrace.replace("0af", "1af")).some((sp) => sp.kind === SERVER)).toBe(true)
   })
+
+  it("a client that leaves mid-response is logged with the bytes relayed so far, traced or not", async () => {
+    const part = Buffer.alloc(64 * 1024, 120)
+    const stalling = await startOrigin((_req, res) => {
+      res.writeHead(200, { "content-type": "application/octet-stream", "content-length": String(1024 * 1024) })
+      res.write(part) // then nothing: the client gives up
+    })
+    for (const tracing of [{ enabled: true, otlp_endpoint: receiver.url, sample_ratio: 1 }, { enabled: false }]) {
+      const p = await startProxy({ routing: { default_backend: stalling.url }, tracing })
+      try {
+        await new Promise<void>((resolve, reject) => {
+          let got = 0
+          const req = request({ host: "127.0.0.1", port: p.port, path: "/stalls", agent: false }, (res) => {
+            res.on("data", (c: Buffer) => {
+              got += c.length
+              if (got >= part.length) req.destroy()
+            })
+          })
+          req.on("error", () => undefined)
+          req.on("close", () => resolve())
+          req.on("timeout", () => reject(new Error("no bytes")))
+          req.end()
+        })
+        await expect.poll(() => p.entries().find((e) => e.url === "/stalls"), { timeout: 5000 }).toBeDefined()
+        const entry = p.entries().find((e) => e.url === "/stalls")!
+        expect({ tracing: tracing.enabled, outcome: entry.outcome }).toEqual({ tracing: tracing.enabled, outcome: "client_abort" })
+        expect(entry.bytes_out).toBeGreaterThanOrEqual(part.length)
+      } finally {
+        await p.stop()
+      }
+    }
+    await stalling.close()
+  })
 })

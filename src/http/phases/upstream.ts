@@ -179,5 +179,6 @@ export const forwardUpstream = (
 ): Effect.Effect<ForwardResult, UpstreamError | PayloadTooLarge | ClientAborted> =>
   Effect.suspend(() => {
     const x = prepareExchange(req, res, head, routed, ctx, options)
-    return Effect.mapError(upstream.forward(x.request, x.sink), x.failure)
+    // a client gone mid-response: the log counts what was relayed, as the native relay's cancel does
+    return Effect.mapError(upstream.forward(x.request, x.sink, (bytes) => ctx.bytesOut = bytes), x.failure)
   })
