@@ -24,6 +24,7 @@ import { RateLimiter } from "../services/RateLimiter.ts"
 import { Lifecycle } from "../services/Lifecycle.ts"
 import { Reclaimer } from "../services/Reclaimer.ts"
 import { Metrics } from "../services/Metrics.ts"
+import { closeAwaiting } from "./connectionHandBack.ts"
 import { makeConnectionRefusals } from "./connectionRefusals.ts"
 import { makeConnectionTracker, responsesInFlight } from "./connectionState.ts"
 import { lingerAfterLastResponse } from "./lingeringClose.ts"
@@ -184,6 +185,7 @@ export const makeListener = Effect.gen(function*() {
       yield* Effect.logInfo("gatehouse draining").pipe(Effect.annotateLogs({ in_flight: inFlight, grace_ms: cfg.timeouts.shutdown_grace }))
       server.close()
       server.closeIdleConnections()
+      closeAwaiting(server)
       const drained = yield* Effect.andThen(pipeline.idle, FiberSet.awaitEmpty(fibers)).pipe(Effect.timeoutOption(cfg.timeouts.shutdown_grace))
       server.closeAllConnections()
       yield* Effect.logInfo("gatehouse stopped").pipe(Effect.annotateLogs({ drained: drained._tag === "Some" }))

@@ -38,23 +38,37 @@ export const handBack = (socket: Duplex, pending: Buffer): boolean => {
   return true
 }
 
+/** The connections of a server that wait in `awaitNextRequest` (few: declined upgrades only), kept on the server. */
+const AWAITING = Symbol("gatehouse.awaitingNextRequest")
+
+const awaitingOf = (server: Server): Set<Duplex> => {
+  const holder = server as unknown as { [AWAITING]?: Set<Duplex> }
+  return holder[AWAITING] ??= new Set()
+}
+
+/** Graceful shutdown: closes the connections waiting for a next request, as `closeIdleConnections` closes the server's own idle ones. */
+export const closeAwaiting = (server: Server): void => {
+  for (const socket of awaitingOf(server)) (socket as Socket).destroySoon()
+}
+
 /**
  * Keep-alive after a response written on the connection while it was not the server's (a declined
  * upgrade): it waits for the client's next request as an idle kept-alive connection does, closed
  * quietly after the server's `keepAliveTimeout` (`timeouts.idle`), and goes to the server when the
  * client's next bytes come, so that request's head is timed from its start (`timeouts.read`). Handed
  * over at once, it would count for Node's server as a new connection that has sent nothing yet, and be
- * cut after `timeouts.read` (its head timeout). While it waits it is not among the server's connections, so a
- * graceful shutdown does not close it early (the process ends with the shutdown; a request that comes
- * once the server has stopped listening finds the connection closed). False when it cannot go back;
- * the caller closes it.
+ * cut after `timeouts.read` (its head timeout). While it waits it is not among the server's connections:
+ * it is kept in the server's set of waiting connections instead, which a graceful shutdown closes
+ * with the idle ones (`closeAwaiting`). False when it cannot go back; the caller closes it.
  */
 export const awaitNextRequest = (socket: Duplex, pending: Buffer): boolean => {
   const server = serverOf(socket)
   if (server === undefined) return false
   if (pending.length > 0 || socket.readableLength > 0 || socket.readableEnded) return handBack(socket, pending)
   let timer: ReturnType<typeof setTimeout> | undefined
+  const waiting = awaitingOf(server)
   const settle = () => {
+    waiting.delete(socket)
     socket.off("readable", next)
     socket.off("close", settle)
     if (timer !== undefined) clearTimeout(timer)
@@ -66,6 +80,7 @@ export const awaitNextRequest = (socket: Duplex, pending: Buffer): boolean => {
   }
   socket.on("readable", next)
   socket.once("close", settle)
+  waiting.add(socket)
   if (server.keepAliveTimeout > 0) {
     timer = setTimeout(() => {
       settle()

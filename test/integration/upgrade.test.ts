@@ -231,6 +231,23 @@ describe("RFC 9110 §7.8 Upgrade (WebSocket-style)", () => {
     c.sock.destroy()
   })
 
+  it("graceful shutdown closes a declined upgrade's connection waiting for its next request, as it closes idle keep-alive ones", async () => {
+    const p = await startProxy({ routing: { default_backend: `http://127.0.0.1:${port}` } })
+    const waiting = converse(p.port)
+    waiting.sock.write(DENY)
+    await expect.poll(() => waiting.text).toContain("denied")
+    // an upgrade the origin has not answered yet keeps the shutdown waiting for it (up to shutdown_grace)
+    const heldBefore = held.length
+    const busy = converse(p.port)
+    busy.sock.write("GET /ws HTTP/1.1\r\nHost: app\r\nConnection: Upgrade\r\nUpgrade: held-proto\r\n\r\n")
+    await expect.poll(() => held.length).toBe(heldBefore + 1)
+    const stopped = p.stop()
+    await expect.poll(() => waiting.closed, { timeout: 3000 }).toBe(true)
+    expect(busy.closed).toBe(false)
+    busy.sock.destroy()
+    await stopped
+  })
+
   it("RFC 9112 §9.6: a declined upgrade that asked for Connection: close is answered, then the connection is closed", async () => {
     const r = await rawRequest(proxy.port, "GET /ws HTTP/1.1\r\nHost: app\r\nConnection: Upgrade, close\r\nUpgrade: deny-proto\r\n\r\n", 3000)
     expect(statusOf(r.text)).toBe(401)
