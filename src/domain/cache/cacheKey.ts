@@ -41,18 +41,19 @@ export const requestKey = (
 /** "reverse http://a/x" → "http://a/x". */
 export const keyUrl = (key: string): string => key.slice(key.indexOf(" ") + 1)
 
-/** "reverse http://a/x" → "reverse http://a" (the namespace, scheme and authority: what a same-origin URI shares). */
-export const keyOrigin = (key: string): string => {
+/** Where a key's authority starts and ends ("reverse http://a/x" → 16, 17). */
+const authorityOf = (key: string): { readonly start: number; readonly end: number } => {
   const start = key.indexOf("://") + 3
   const end = key.indexOf("/", start)
-  return end < 0 ? key : key.slice(0, end)
+  return { start, end: end < 0 ? key.length : end }
 }
+
+/** "reverse http://a/x" → "reverse http://a" (the namespace, scheme and authority: what a same-origin URI shares). */
+export const keyOrigin = (key: string): string => key.slice(0, authorityOf(key).end)
 
 /** "forward http://a.example.com:8080/x?y" → { host: "a.example.com:8080", hostname: "a.example.com", path: "/x?y" }. */
 export const splitKey = (key: string): { readonly host: string; readonly hostname: string; readonly path: string } => {
-  const start = key.indexOf("://") + 3
-  let end = key.indexOf("/", start)
-  if (end < 0) end = key.length
+  const { start, end } = authorityOf(key)
   const host = key.slice(start, end)
   const colon = host.startsWith("[") ? host.indexOf("]:") + 1 : host.lastIndexOf(":")
   const name = colon > 0 ? host.slice(0, colon) : host
