@@ -186,13 +186,20 @@ export const makeListener = Effect.gen(function*() {
       server.close()
       server.closeIdleConnections()
       closeAwaiting(server)
-      const drained = yield* Effect.andThen(pipeline.idle, FiberSet.awaitEmpty(fibers)).pipe(Effect.timeoutOption(cfg.timeouts.shutdown_grace))
+      const settled = Effect.andThen(pipeline.idle, FiberSet.awaitEmpty(fibers))
+      const drained = yield* settled.pipe(Effect.timeoutOption(cfg.timeouts.shutdown_grace))
       server.closeAllConnections()
+      // what was cut ends on its connection's 'close' (a tick later): let each record its access-log
+      // line and metrics before the layers below (the log's last flush) close
+      if (drained._tag === "None") yield* settled.pipe(Effect.timeoutOption(CUT_SETTLE_MS))
       yield* Effect.logInfo("gatehouse stopped").pipe(Effect.annotateLogs({ drained: drained._tag === "Some" }))
     })
   )
   return { server, port, host: cfg.host } satisfies ListenerInfo
 })
+
+/** How long requests cut at the end of shutdown_grace get to record themselves (they only unwind). */
+const CUT_SETTLE_MS = 2000
 
 /** The bound listener; tests read the port it got (port 0 → a free one). */
 export class Listener extends Context.Service<Listener, ListenerInfo>()("gatehouse/Listener") {
