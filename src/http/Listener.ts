@@ -82,7 +82,10 @@ export const makeListener = Effect.gen(function*() {
     requestTimeout: 0,
     keepAliveTimeout: cfg.timeouts.idle,
     connectionsCheckingInterval: Math.min(1000, cfg.timeouts.read),
-    noDelay: true
+    noDelay: true,
+    // TLS: a handshake gets what a head gets, instead of Node's 120 s (a stalled ClientHello held a
+    // connection that long whatever timeouts.read said)
+    handshakeTimeout: cfg.timeouts.read
   })
   server.timeout = Math.max(cfg.timeouts.read, cfg.timeouts.write)
   server.on("timeout", refusals.timeout)

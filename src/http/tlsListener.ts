@@ -10,7 +10,7 @@ import type { ListenerTls } from "../domain/config/tls.ts"
 import { listenerSecureOptions } from "../services/tlsFiles.ts"
 
 /** A node:http server, or a node:https one (loaded only then: node:tls costs RSS, tlsFiles.ts). */
-export const makeServer = (secure: SecureContextOptions | undefined, options: ServerOptions): Server =>
+export const makeServer = (secure: SecureContextOptions | undefined, options: ServerOptions & { readonly handshakeTimeout: number }): Server =>
   secure === undefined
     ? createServer(options)
     : (process.getBuiltinModule("node:https").createServer({ ...options, ...secure }) as unknown as Server)

@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { copyFileSync, readFileSync, writeFileSync } from "node:fs"
 import { createSecureServer } from "node:http2"
+import { connect as netConnect } from "node:net"
 import { connect, type ConnectionOptions } from "node:tls"
 import { runProgram, type StartedProgram, startProgram, writeTempConfig } from "../fixtures/program.ts"
 import { type RunningProxy, startProxy } from "../fixtures/proxy.ts"
@@ -109,6 +110,27 @@ describe("TLS listener certificate reload on SIGHUP (the real program)", () => {
   afterAll(() => { prog.child.kill("SIGKILL") })
 
   const servedCn = async () => (await handshake(prog.port, { ca: ca.caPem })).cn
+
+  it("threat: handshake slowloris — a connection that stalls before or inside its ClientHello is closed at timeouts.read, not after Node's 120 s", async () => {
+    const leaf = ca.issue("gatehouse-listener")
+    const p = await startProxy({
+      routing: { default_backend: "" },
+      security: { filters_file: "" },
+      server: { timeouts: { read: "300ms" }, tls: { enabled: true, cert: leaf.cert, key: leaf.key } }
+    })
+    try {
+      const stalled = [Buffer.alloc(0), Buffer.from([0x16, 0x03, 0x01])].map((bytes) => {
+        const c = { closed: false }
+        const s = netConnect(p.port, "127.0.0.1", () => { if (bytes.length > 0) s.write(bytes) })
+        s.on("error", () => {})
+        s.on("close", () => { c.closed = true })
+        return c
+      })
+      await expect.poll(() => stalled.every((c) => c.closed), { timeout: 5000 }).toBe(true)
+    } finally {
+      await p.stop()
+    }
+  })
 
   it("SIGHUP re-reads cert and key: new connections get the new certificate", async () => {
     expect(await servedCn()).toBe("first")
