@@ -61,6 +61,8 @@ export class ClientSink implements ResponseSink, InterimSink {
   readonly res: ServerResponse
   readonly via: string
   readonly relayed: (bytes: number) => void
+  /** Body bytes written to the client (after compression): what an exchange failing mid-body sent. */
+  bytes = 0
   constructor(res: ServerResponse, via: string, relayed: (bytes: number) => void) {
     this.res = res
     this.via = via
@@ -74,6 +76,7 @@ export class ClientSink implements ResponseSink, InterimSink {
     else this.res.writeHead(status, statusText, out)
   }
   data(chunk: Buffer): boolean {
+    this.bytes += chunk.length
     this.relayed(chunk.length)
     return this.res.write(chunk)
   }
@@ -157,6 +160,8 @@ export const prepareExchange = (
     },
     sink: options.wrapSink(client),
     failure: (e) => {
+      // the head went out: the client got part of a body before the failure cut it (logged as sent)
+      if (res.headersSent) ctx.bytesOut = client.bytes
       if (overflow.hit) return new PayloadTooLarge({ length: ctx.bytesIn, limit: options.maxBodyBytes })
       if (req.destroyed && !req.complete) return new ClientAborted({ phase: "request body" })
       return e
