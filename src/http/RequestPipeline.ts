@@ -5,6 +5,8 @@
  *
  *   decide:   acl → validate → control → maxForwards → filter → rateLimit → auth → cacheLookup
  *             → route → destination          (one Effect; synchronous unless a phase waits)
+ *             (/cli/execute and /admin/* pass rateLimit before their token check; a Max-Forwards: 0
+ *             OPTIONS/TRACE is answered after auth, in place of cacheLookup)
  *   exchange: upstream → (response written natively)   (native relay, or an Effect with after-steps)
  *   finish:   error → status, metrics, access log       (exactly once)
  */
@@ -166,17 +168,28 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
         const t = head.target
         ctx.kind = t.form === "absolute" ? "forward" : "reverse"
         if (t.form === "origin" || (t.form === "absolute" && isSelf(t.hostname, t.port))) {
-          if (isCliPath(t.path)) return thenNow(cliExecute(req, res, ctx, run.expectContinue), run, answeredEarly)
+          // the token-guarded endpoints spend the client's budget first: no unbounded token guessing
+          if (isCliPath(t.path)) return thenNow(admit(run), run, cli)
           if (serveMetrics !== undefined && isMetricsRequest(ctx.method, t.path)) {
             ctx.kind = "control"
             ctx.status = 200
             serveMetrics(req, res)
             return ANSWERED
           }
-          if (isAdminPath(t.path)) return thenNow(adminAuth(req.headers.authorization, ctx.clientIp), run, admin)
+          if (isAdminPath(t.path)) return thenNow(admit(run), run, adminGate)
           return health(run)
         }
         return maxForwardsPhase(run)
+      }
+
+      const cli = (run: Run, limit: RateLimitInfo | undefined): Decision => {
+        rateLimitHeaders(run, limit)
+        return thenNow(cliExecute(run.req, run.res, run.ctx, run.expectContinue), run, answeredEarly)
+      }
+
+      const adminGate = (run: Run, limit: RateLimitInfo | undefined): Decision => {
+        rateLimitHeaders(run, limit)
+        return thenNow(adminAuth(run.req.headers.authorization, run.ctx.clientIp), run, admin)
       }
 
       const admin = (run: Run): Decision => {
@@ -210,22 +223,40 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
       /** phase: maxForwards, then filter (issue 4: domain / IP / SSRF → 403). */
       const maxForwardsPhase = (run: Run): Decision => {
         const { req, res, ctx } = run
-        const mf = maxForwards(req)
         // OPTIONS * asks about the server the client talks to: this one (RFC 9110 §9.3.7)
-        if (mf.answer || run.head!.target.form === "asterisk") {
-          ctx.kind = "control"
-          ctx.status = answerAsFinalRecipient(req, res, VIA)
-          return ANSWERED
-        }
-        run.maxForwards = mf.forward
+        if (run.head!.target.form === "asterisk") return answerFinal(run)
+        const mf = maxForwards(req)
+        // Max-Forwards: 0 makes this proxy the final recipient (answered in `lookup`), but only for a
+        // request the filter, the rate limit and proxy auth let through, as any other
+        if (mf.answer) run.finalRecipient = true
+        else run.maxForwards = mf.forward
         return thenNow(tracing.phase(ctx, "filter", filterPhase(filter, req, run.head!, ctx, isSelf)), run, rateLimit)
+      }
+
+      /** OPTIONS or TRACE answered by the proxy itself (RFC 9110 §7.6.2, §9.3.7, §9.3.8). */
+      const answerFinal = (run: Run): Decision => {
+        run.ctx.kind = "control"
+        run.ctx.status = answerAsFinalRecipient(run.req, run.res, VIA)
+        return ANSWERED
+      }
+
+      /** The client's budget (issue 4: → 429 when spent). */
+      const admit = (run: Run): ReturnType<RateLimiter["Service"]["admit"]> => {
+        const xff = run.req.headers["x-forwarded-for"]
+        return rateLimiter.admit(run.ctx.clientIp, Array.isArray(xff) ? xff.join(", ") : xff)
+      }
+
+      /** Allowed responses carry RateLimit-Policy / RateLimit. */
+      const rateLimitHeaders = (run: Run, limit: RateLimitInfo | undefined): void => {
+        if (limit === undefined) return
+        run.res.setHeader("ratelimit-policy", limit.policy)
+        run.res.setHeader("ratelimit", limit.state)
       }
 
       /** phase: rateLimit (issue 4: → 429; allowed responses carry RateLimit-Policy / RateLimit). */
       const rateLimit = (run: Run, guard: ResponseGuard | undefined): Decision => {
         run.guard = guard
-        const xff = run.req.headers["x-forwarded-for"]
-        return thenNow(rateLimiter.admit(run.ctx.clientIp, Array.isArray(xff) ? xff.join(", ") : xff), run, auth)
+        return thenNow(admit(run), run, auth)
       }
 
       /**
@@ -233,10 +264,7 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
        * failed attempts spend the client's budget: no unbounded credential guessing or hashing)
        */
       const auth = (run: Run, limit: RateLimitInfo | undefined): Decision => {
-        if (limit !== undefined) {
-          run.res.setHeader("ratelimit-policy", limit.policy)
-          run.res.setHeader("ratelimit", limit.state)
-        }
+        rateLimitHeaders(run, limit)
         const t = run.head!.target
         if (proxyAuth.enabled && t.form === "absolute" && !isSelf(t.hostname, t.port)) {
           return thenNow(proxyAuth.check(run.req.headers["proxy-authorization"]), run, lookup)
@@ -245,7 +273,8 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
       }
 
       /** phase: cacheLookup (a fresh hit answers here; miss/stale continue with a storing sink, phases/cacheLookup.ts). */
-      const lookup = (run: Run): Decision => thenNow(cacheLookup(run.req, run.res, run.head!, run.ctx), run, routePhase)
+      const lookup = (run: Run): Decision =>
+        run.finalRecipient ? answerFinal(run) : thenNow(cacheLookup(run.req, run.res, run.head!, run.ctx), run, routePhase)
 
       /** phase: route, then (forward proxy) destination: the SSRF guard pins the checked address of the target (phases/destination.ts). */
       const routePhase = (run: Run, cached: CachePlan): Decision => {
@@ -409,6 +438,8 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
         guard: ResponseGuard | undefined = undefined
         cached: CachePlan | undefined = undefined
         maxForwards: number | undefined = undefined
+        /** Max-Forwards: 0 — the proxy answers the OPTIONS / TRACE itself once the checks passed. */
+        finalRecipient = false
         t0 = 0n
         readonly req: IncomingMessage
         readonly res: ServerResponse

@@ -11,15 +11,18 @@ export type MaxForwardsDecision =
 /** Fields a TRACE echo must not reflect (credentials: RFC 9110 §9.3.8). */
 const TRACE_HIDDEN = new Set(["authorization", "proxy-authorization", "cookie"])
 
+/** Nothing to do (most requests): one shared decision. */
+const UNTOUCHED: MaxForwardsDecision = { answer: false, forward: undefined }
+
 export const maxForwards = (req: IncomingMessage): MaxForwardsDecision => {
   const method = req.method
-  if (method !== "OPTIONS" && method !== "TRACE") return { answer: false, forward: undefined }
+  if (method !== "OPTIONS" && method !== "TRACE") return UNTOUCHED
   const header = req.headers["max-forwards"]
-  if (header === undefined) return { answer: false, forward: undefined }
+  if (header === undefined) return UNTOUCHED
   const raw = Array.isArray(header) ? header[0] ?? "" : header
   // a value beyond 2^53 stays a (huge) number that decrements, instead of rounding up on the way out
   const n = /^\d+$/.test(raw.trim()) ? Math.min(Number(raw.trim()), Number.MAX_SAFE_INTEGER) : NaN
-  if (Number.isNaN(n)) return { answer: false, forward: undefined }
+  if (Number.isNaN(n)) return UNTOUCHED
   return n === 0 ? { answer: true } : { answer: false, forward: n - 1 }
 }
 
