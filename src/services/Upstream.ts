@@ -120,6 +120,21 @@ export interface ForwardResult {
 /** The reason undici is given when the client's side stops an exchange. */
 const interrupted = (): Error => new Error("request interrupted")
 
+/**
+ * RFC 9112 §6.1: `chunked` is the only transfer coding undici decodes, and the proxy re-frames what
+ * it relays, so a response carrying any other coding (`gzip, chunked`, a bare `gzip`) would reach the
+ * client with that coding silently dropped: a corrupt body. nginx answers 502 ("upstream sent unknown
+ * Transfer-Encoding"); so does this proxy. One field, `chunked` in any case, is accepted; undici keeps
+ * a value's trailing whitespace, which is not part of it (RFC 9110 §5.5), so that is skipped.
+ */
+const knownTransferCoding = (te: string | Array<string>): boolean => {
+  if (typeof te !== "string") return false
+  if (te === "chunked") return true
+  let end = te.length
+  while (end > 0 && (te.charCodeAt(end - 1) === 32 || te.charCodeAt(end - 1) === 9)) end--
+  return end === 7 && te.slice(0, 7).toLowerCase() === "chunked"
+}
+
 /** Upstream HTTP exchanges over keep-alive pools (one undici pool per origin). */
 export class Upstream extends Context.Service<Upstream, {
   /** `cutShort`: called with the bytes relayed so far when the exchange is interrupted before its end. */
@@ -191,7 +206,10 @@ export class Upstream extends Context.Service<Upstream, {
        * One exchange in undici's callbacks, as one object: it is the dispatch handler (prototype
        * methods, no closure per callback) and the caller's abort handle. RFC 9110 §9.2.2: a retryable
        * request (idempotent, no body) is dispatched once more on a connect/reset failure before any
-       * response byte. `done` is called once (result or typed failure), never after `abort`.
+       * response byte. "Before any response byte" is `responded`, not `sink.started()`: a filter may
+       * hold the head (and some body) back from the client, and a retry would then answer with a
+       * second response behind the first one's held bytes. `done` is called once (result or typed
+       * failure), never after `abort`.
        *
        * An abort before the request reached a connection (it waits in the pool's queue while every
        * allowed connection is busy, or while one is being opened) takes it out of the queue through the
@@ -206,6 +224,8 @@ export class Upstream extends Context.Service<Upstream, {
         bytes = 0
         settled = false
         retried = false
+        /** The origin's response (or an interim one) began: the request reached it, no more retry. */
+        responded = false
         readonly request: ForwardRequest
         readonly sink: ResponseSink
         readonly done: (outcome: ForwardResult | UpstreamError) => void
@@ -246,9 +266,16 @@ export class Upstream extends Context.Service<Upstream, {
 
         onResponseStart(c: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | Array<string> | undefined>, statusMessage?: string): void {
           if (this.settled) return
+          this.responded = true
           if (statusCode < 200) {
             // RFC 9110 §15.2: an interim response; the final one follows
             this.request.interim?.interim(statusCode, headers as HeaderMap)
+            return
+          }
+          const te = headers["transfer-encoding"]
+          if (te !== undefined && !knownTransferCoding(te)) {
+            // aborting destroys the connection (its framing is unknown): 502 bad_response
+            c.abort(new Error(`upstream sent unknown Transfer-Encoding: ${String(te)}`))
             return
           }
           this.status = statusCode
@@ -292,7 +319,7 @@ export class Upstream extends Context.Service<Upstream, {
           if (this.settled) return
           const request = this.request
           const failure = new UpstreamError({ reason: classifyUpstreamError(cause), upstream: request.origin, responseStarted: this.sink.started(), cause })
-          if (request.retryable && !this.retried && !failure.responseStarted && isRetryableFailure(failure.reason)) {
+          if (request.retryable && !this.retried && !this.responded && isRetryableFailure(failure.reason)) {
             this.retried = true
             this.controller = undefined
             this.status = 0
@@ -309,16 +336,32 @@ export class Upstream extends Context.Service<Upstream, {
         exchange.dispatch()
         return exchange
       }
+      /**
+       * Every pool the proxy dispatches to: the configured backends', the Agent's, and the Agent of the
+       * routes that skip certificate checks. One origin can have pools in more than one of them (a
+       * route with tls_insecure_skip_verify and another without, to the same origin): they are summed.
+       */
       const poolStats = () => {
         const out = new Map<string, PoolStats>()
-        const all: Array<[string, Agent["stats"][string]]> = Object.entries(agent.stats)
-        for (const [origin, d] of direct) all.push([origin, (d as Pool | Client).stats])
-        for (const [origin, st] of all) {
+        const add = (origin: string, st: Agent["stats"][string]) => {
           const connected = typeof st.connected === "boolean" ? (st.connected ? 1 : 0) : st.connected
           const free = "free" in st ? st.free : connected - (st.running > 0 ? 1 : 0)
           const queued = "queued" in st ? st.queued : Math.max(0, st.size - st.running - st.pending)
-          out.set(origin, { connected, free, pending: st.pending, queued, running: st.running, size: st.size })
+          const seen = out.get(origin)
+          out.set(origin, seen === undefined
+            ? { connected, free, pending: st.pending, queued, running: st.running, size: st.size }
+            : {
+              connected: seen.connected + connected,
+              free: seen.free + free,
+              pending: seen.pending + st.pending,
+              queued: seen.queued + queued,
+              running: seen.running + st.running,
+              size: seen.size + st.size
+            })
         }
+        for (const [origin, st] of Object.entries(agent.stats)) add(origin, st)
+        if (insecure !== undefined) for (const [origin, st] of Object.entries(insecure.stats)) add(origin, st)
+        for (const [origin, d] of direct) add(origin, (d as Pool | Client).stats)
         return out
       }
       const forward = (request: ForwardRequest, sink: ResponseSink, cutShort?: (bytes: number) => void) =>

@@ -8,6 +8,7 @@ import { connect, type Socket } from "node:net"
 import { sample, scrape } from "../fixtures/metrics.ts"
 import { type Origin, startOrigin } from "../fixtures/origins.ts"
 import { type RunningProxy, startProxy } from "../fixtures/proxy.ts"
+import { makeCa, startHttpsOrigin } from "../fixtures/tls.ts"
 
 
 describe("upstream connection pool", () => {
@@ -143,6 +144,31 @@ describe("upstream connection pool", () => {
     } finally {
       await proxy.stop()
       await other.close()
+    }
+  })
+
+  it("the pool of routes with tls_insecure_skip_verify is exported too, summed with a verified pool to the same origin", async () => {
+    const ca = makeCa()
+    const secure = await startHttpsOrigin(ca.issue("localhost"))
+    const proxy = await startProxy({
+      routing: {
+        default_backend: "",
+        rules: [
+          { match: { path_prefix: "/skip" }, forward: { target: secure.url }, tls_insecure_skip_verify: true },
+          { match: { path_prefix: "/verified" }, forward: { target: secure.url } }
+        ]
+      },
+      security: { upstream_tls: { ca: ca.caFile } }
+    })
+    try {
+      // one kept-alive connection in each pool: the insecure route's own and the verified one
+      expect(await (await fetch(`${proxy.url}/skip/a`)).text()).toBe("secure hello")
+      expect(await (await fetch(`${proxy.url}/verified/a`)).text()).toBe("secure hello")
+      expect(sample(await scrape(proxy.metricsPort), "gatehouse_upstream_pool_connections", { origin: secure.url })).toBe(2)
+      await expect.poll(async () => sample(await scrape(proxy.metricsPort), "gatehouse_upstream_pool_free_connections", { origin: secure.url })).toBe(2)
+    } finally {
+      await proxy.stop()
+      await secure.close()
     }
   })
 })

@@ -65,6 +65,12 @@ class GuardSink extends DelegatingSink {
 
   override head(status: number, statusText: string | undefined, headers: HeaderMap): void {
     const { guard } = this
+    // A head starts a response: nothing held from an earlier one (an attempt cut before its head
+    // was written) may be written in front of this one, neither its head nor its body bytes.
+    this.buffered = undefined
+    this.heldBytes = 0
+    this.heldStatus = 0
+    this.heldHeaders = undefined
     for (const check of guard.heads) {
       const b = check(guard.req, status, headers)
       if (b !== undefined) guard.refuse(b)
