@@ -69,6 +69,20 @@ export interface ForwardingInfo {
 const forwardedFor = (ip: string): string => (ip.includes(":") ? `"[${ip}]"` : ip)
 
 /**
+ * RFC 7239 §4: a value that is not a token is a quoted-string, `"` and `\` escaped as quoted-pairs.
+ * The host is always quoted (a port's ":" is no token character); a valid Host (validate.ts) holds
+ * neither character, so the escape is a scan, and a client can never close the string and append a
+ * forwarded-element of its own.
+ */
+const quoted = (v: string): string => {
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i)
+    if (c === 34 /* " */ || c === 92 /* \ */) return `"${v.replace(/["\\]/g, "\\$&")}"`
+  }
+  return `"${v}"`
+}
+
+/**
  * Build the upstream request header list (flat [name, value, ...]) from the client's raw headers:
  * Host first (the target authority, RFC 9112 §3.2.2; `undefined` when the connection pool writes that
  * same authority itself), then the rest without hop-by-hop and Connection-named fields (duplicates and
@@ -100,7 +114,7 @@ export const upstreamRequestHeaders = (raw: ReadonlyArray<string>, targetHost: s
   out.push("x-forwarded-for", xff === undefined ? info.clientIp : `${xff}, ${info.clientIp}`)
   out.push("x-forwarded-proto", info.proto)
   out.push("x-forwarded-host", info.host)
-  const hop = `for=${forwardedFor(info.clientIp)};host="${info.host}";proto=${info.proto}`
+  const hop = `for=${forwardedFor(info.clientIp)};host=${quoted(info.host)};proto=${info.proto}`
   out.push("forwarded", fwd === undefined ? hop : `${fwd}, ${hop}`)
   out.push("x-request-id", info.requestId)
   if (info.maxForwards !== undefined) out.push("max-forwards", String(info.maxForwards))
@@ -118,14 +132,18 @@ export type HeaderList = Array<string | Array<string>>
  * Response headers for the client: hop-by-hop and Connection-named fields removed, Via appended.
  * A flat list, which `res.writeHead` takes as it is: no object is filled per response (about 1.5–2 %
  * less CPU per request, bench/README.md "Where the rest of Gatehouse's CPU per request goes").
+ * `status`, when given: a 1xx or 204 loses its Content-Length (RFC 9110 §8.6: a server MUST NOT send
+ * one there; nginx drops it on 204 too). A 304 keeps it (§8.6 allows it).
  */
-export const downstreamResponseHeaders = (headers: HeaderMap, via: string): HeaderList => {
+export const downstreamResponseHeaders = (headers: HeaderMap, via: string, status?: number): HeaderList => {
   const conn = headers["connection"]
   const named = conn === undefined ? undefined : connectionTokens(Array.isArray(conn) ? conn : [conn])
+  const noLength = status !== undefined && (status === 204 || status < 200)
   const out: HeaderList = []
   let prior: string | Array<string> | undefined
   for (const name in headers) {
     if (HOP_BY_HOP.has(name) || named?.has(name)) continue
+    if (noLength && name === "content-length") continue
     const v = headers[name]
     if (v === undefined) continue
     if (name === "via") prior = v

@@ -6,19 +6,57 @@ export type RequestTarget =
   | { readonly form: "asterisk" }
   | { readonly form: "invalid"; readonly reason: string }
 
-/** Characters of a reg-name host (RFC 3986 §3.2.2: unreserved, sub-delims, pct-encoded) and of an IP literal. */
+/** Characters of a reg-name host (RFC 3986 §3.2.2: unreserved, sub-delims; pct-encoded is checked apart) and of an IP literal. */
 const charTable = (chars: string): Uint8Array => {
   const t = new Uint8Array(128)
   for (let i = 0; i < chars.length; i++) t[chars.charCodeAt(i)] = 1
   return t
 }
 const ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-const REG_NAME = charTable(ALNUM + "._~!$&'()*+,;=%-")
+const REG_NAME = charTable(ALNUM + "._~!$&'()*+,;=-")
 const IP_LITERAL = charTable("0123456789ABCDEFabcdef:.")
+const HEX = charTable("0123456789ABCDEFabcdef")
 
 export interface Authority {
   readonly hostname: string
   readonly port: number | undefined
+}
+
+/** Where the host of an authority ends (after the "]" of an IP literal), or -1 when it is not a uri-host. */
+const hostEnd = (a: string): number => {
+  const n = a.length
+  let i = 0
+  if (n > 0 && a.charCodeAt(0) === 91 /* [ */) {
+    i = 1
+    for (let c = a.charCodeAt(i); i < n && c < 128 && IP_LITERAL[c] === 1; c = a.charCodeAt(++i));
+    return i === 1 || i >= n || a.charCodeAt(i) !== 93 /* ] */ ? -1 : i + 1
+  }
+  while (i < n) {
+    const c = a.charCodeAt(i)
+    if (c === 37 /* % */) {
+      // pct-encoded = "%" HEXDIG HEXDIG (a lone "%" is not a host character)
+      const h1 = a.charCodeAt(i + 1)
+      const h2 = a.charCodeAt(i + 2)
+      if (!(h1 < 128 && HEX[h1] === 1 && h2 < 128 && HEX[h2] === 1)) return -1
+      i += 3
+    } else if (c < 128 && REG_NAME[c] === 1) i++
+    else break
+  }
+  return i === 0 ? -1 : i
+}
+
+/** The port after the host (`a` from `i`): 0 when there is none, -1 when malformed (not 1-65535, over 5 digits). */
+const portAt = (a: string, i: number): number => {
+  const n = a.length
+  if (i === n) return 0
+  if (a.charCodeAt(i) !== 58 /* : */ || n - i - 1 < 1 || n - i - 1 > 5) return -1
+  let port = 0
+  for (let j = i + 1; j < n; j++) {
+    const d = a.charCodeAt(j) - 48
+    if (d < 0 || d > 9) return -1
+    port = port * 10 + d
+  }
+  return port < 1 || port > 65535 ? -1 : port
 }
 
 /**
@@ -27,34 +65,126 @@ export interface Authority {
  * runs for every request's Host header.
  */
 export const parseAuthority = (authority: string): Authority | undefined => {
-  const n = authority.length
-  let i = 0
-  let hostname: string
-  if (n > 0 && authority.charCodeAt(0) === 91 /* [ */) {
-    i = 1
-    for (let c = authority.charCodeAt(i); i < n && c < 128 && IP_LITERAL[c] === 1; c = authority.charCodeAt(++i));
-    if (i === 1 || i >= n || authority.charCodeAt(i) !== 93 /* ] */) return undefined
-    hostname = authority.slice(1, i).toLowerCase()
-    i++
-  } else {
-    for (let c = authority.charCodeAt(0); i < n && c < 128 && REG_NAME[c] === 1; c = authority.charCodeAt(++i));
-    if (i === 0) return undefined
-    hostname = (i === n ? authority : authority.slice(0, i)).toLowerCase()
-  }
-  if (i === n) return { hostname, port: undefined }
-  if (authority.charCodeAt(i) !== 58 /* : */ || n - i - 1 < 1 || n - i - 1 > 5) return undefined
-  let port = 0
-  for (let j = i + 1; j < n; j++) {
-    const d = authority.charCodeAt(j) - 48
-    if (d < 0 || d > 9) return undefined
-    port = port * 10 + d
-  }
-  return port < 1 || port > 65535 ? undefined : { hostname, port }
+  const end = hostEnd(authority)
+  if (end < 0) return undefined
+  const port = portAt(authority, end)
+  if (port < 0) return undefined
+  const hostname = authority.charCodeAt(0) === 91
+    ? authority.slice(1, end - 1).toLowerCase()
+    : (end === authority.length ? authority : authority.slice(0, end)).toLowerCase()
+  return { hostname, port: port === 0 ? undefined : port }
 }
 
+/**
+ * RFC 9112 §3.2: a Host field value is `uri-host [ ":" port ]`, or empty; anything else (a "/", "@",
+ * a space, a quote, a port that is not a number in 1-65535) gets 400. An empty port ("host:") is
+ * in the grammar (RFC 3986 `port = *DIGIT`, the scheme's default, RFC 9110 §4.2.3). Checked without allocating.
+ */
+export const isValidHost = (host: string): boolean => {
+  if (host === "") return true
+  const end = hostEnd(host)
+  return end >= 0 && (portAt(host, end) >= 0 || (end === host.length - 1 && host.charCodeAt(end) === 58 /* : */))
+}
+
+/** Segment [start, end) of `p` is a dot-segment, a dot written "." or "%2e" in any case: 1 for ".", 2 for "..", else 0. */
+const dotSegment = (p: string, start: number, end: number): number => {
+  let dots = 0
+  for (let i = start; i < end;) {
+    const c = p.charCodeAt(i)
+    if (c === 46 /* . */) i++
+    else if (c === 37 /* % */ && i + 3 <= end && p.charCodeAt(i + 1) === 50 /* 2 */ && (p.charCodeAt(i + 2) | 32) === 101 /* e */) i += 3
+    else return 0
+    if (++dots > 2) return 0
+  }
+  return dots
+}
+
+/** The path part of an origin-form target ends at "?" (or a stray "#"). */
+const pathEnd = (p: string): number => {
+  for (let i = 0; i < p.length; i++) {
+    const c = p.charCodeAt(i)
+    if (c === 63 || c === 35) return i
+  }
+  return p.length
+}
+
+/**
+ * RFC 3986 §5.2.4 remove_dot_segments over the path of an origin-form target ("/a/./b/../c?q" →
+ * "/a/c?q"; the query is kept as it is), with "%2e" taken as "." as the origin would decode it
+ * (§6.2.2.2). `undefined` when a ".." would climb above the root ("/../x", "/a/../../x"): the
+ * algorithm would drop it silently, nginx answers 400, and so does Gatehouse (a backend's base path
+ * is prepended to this path: a climbing path is an attempt to leave it). A path with no segment
+ * starting with "." or "%" (nearly all) comes back as it is after one scan up to the query. `null`
+ * when the path holds a "\\" (see BACKSLASH).
+ */
+export const removeDotSegments = (path: string): string | undefined | null => {
+  const n = path.length
+  let dotted = false
+  for (let i = 0; i < n; i++) {
+    const c = path.charCodeAt(i)
+    if (c === 47 /* / */) {
+      const next = path.charCodeAt(i + 1)
+      if (next === 46 /* . */ || next === 37 /* % */) dotted = true
+    } else if (c === 63 /* ? */ || c === 35 /* # */) break
+    else if (c === 92 /* \ */) return null
+  }
+  return dotted && hasDotSegment(path) ? rewriteDotSegments(path) : path
+}
+
+/** Some segment of the path is a dot-segment ("/.well-known/x" has none). */
+const hasDotSegment = (path: string): boolean => {
+  const end = pathEnd(path)
+  for (let i = 1, seg = 1; i <= end; i++) {
+    if (i < end && path.charCodeAt(i) !== 47) continue
+    if (dotSegment(path, seg, i) > 0) return true
+    seg = i + 1
+  }
+  return false
+}
+
+/** The rare case: rebuilt segment by segment. */
+const rewriteDotSegments = (path: string): string | undefined => {
+  const end = pathEnd(path)
+  const out: Array<string> = []
+  for (let i = 1, seg = 1; i <= end; i++) {
+    if (i < end && path.charCodeAt(i) !== 47) continue
+    const dots = dotSegment(path, seg, i)
+    if (dots === 0) out.push(path.slice(seg, i))
+    else if (dots === 2 && out.pop() === undefined) return undefined
+    // a dot-segment at the end leaves a directory: "/a/b/.." → "/a/"
+    if (dots > 0 && i === end) out.push("")
+    seg = i + 1
+  }
+  return "/" + out.join("/") + path.slice(end)
+}
+
+const INVALID_HOST: RequestTarget = { form: "invalid", reason: "invalid Host header: expected host[:port] (RFC 9112 §3.2)" }
+/** Why a path that `removeDotSegments` refuses gets 400. */
+export const CLIMBS_ABOVE_ROOT_REASON = "request path climbs above the root with \"..\" segments (RFC 3986 §5.2.4)"
+const CLIMBS_ABOVE_ROOT: RequestTarget = { form: "invalid", reason: CLIMBS_ABOVE_ROOT_REASON }
+/**
+ * "\" is no path character (RFC 3986 §3.3), though Node's parser lets it through; a backend that reads
+ * it as "/" (IIS, some frameworks) would see "/..\x" climb where "/.." segments were removed.
+ */
+export const BACKSLASH_REASON = "request path holds a \"\\\" (not a path character, RFC 3986 §3.3)"
+const BACKSLASH: RequestTarget = { form: "invalid", reason: BACKSLASH_REASON }
+
+/**
+ * Origin-form: the Host is checked (RFC 9112 §3.2) and the path's dot-segments removed, once, before
+ * anything reads it (control endpoints, filters, cache key, route matching, the backend's base path).
+ * Absolute-form: the path is the client's URI for another origin and is left as sent.
+ */
 export const classifyTarget = (url: string, method: string, hostHeader: string | undefined): RequestTarget => {
-  if (url.charCodeAt(0) === 47 /* / */) return { form: "origin", host: hostHeader ?? "", path: url }
-  if (url === "*") return method === "OPTIONS" ? { form: "asterisk" } : { form: "invalid", reason: "asterisk-form is only for OPTIONS" }
+  if (url.charCodeAt(0) === 47 /* / */) {
+    const host = hostHeader ?? ""
+    if (!isValidHost(host)) return INVALID_HOST
+    const path = removeDotSegments(url)
+    return path === undefined ? CLIMBS_ABOVE_ROOT : path === null ? BACKSLASH : { form: "origin", host, path }
+  }
+  if (url === "*") {
+    if (method !== "OPTIONS") return { form: "invalid", reason: "asterisk-form is only for OPTIONS" }
+    return isValidHost(hostHeader ?? "") ? { form: "asterisk" } : INVALID_HOST
+  }
   const lower = url.slice(0, 8).toLowerCase()
   const scheme = lower.startsWith("http://") ? "http" : lower.startsWith("https://") ? "https" : undefined
   if (scheme === undefined) return { form: "invalid", reason: "request-target must be origin-form or an http(s) absolute URI" }

@@ -1,7 +1,10 @@
 /**
  * The reverse-proxy route table, compiled once from config: first rule whose host (exact or
  * "*." wildcard, case-insensitive, port-insensitive unless the rule names one) and path prefix
- * match wins; else the default backend; else no route.
+ * match wins; else the default backend; else no route. Rule and request hosts are normalised the
+ * same way: lowercase, one trailing dot removed from the name ("example.com." is the same FQDN),
+ * the port apart; a port-less Host stands for the default port of the client's scheme, so it
+ * matches a rule naming 80 or 443.
  */
 import type { RouteRule } from "./config/routing.ts"
 
@@ -28,7 +31,10 @@ interface CompiledRule {
   readonly exact: string | undefined
   /** ".example.com" for "*.example.com": subdomains only. */
   readonly suffix: string | undefined
-  readonly withPort: boolean
+  /** The port the rule names, 0 for any. */
+  readonly port: number
+  /** The rule names 80 or 443: a Host without a port (the scheme's default) matches too. */
+  readonly defaultPort: boolean
   readonly pathPrefix: string
   readonly backend: Backend
 }
@@ -46,12 +52,13 @@ export const parseBackend = (url: string): Backend => {
 
 export const compileRoutes = (rules: ReadonlyArray<RouteRule>, defaultBackend: string): RouteTable => ({
   rules: rules.map((r): CompiledRule => {
-    const host = r.match.host?.toLowerCase()
-    const wildcard = host?.startsWith("*.") === true
+    const host = r.match.host === undefined ? undefined : splitHost(r.match.host)
+    const wildcard = host?.name.startsWith("*.") === true
     return {
-      exact: host !== undefined && !wildcard ? host : undefined,
-      suffix: wildcard ? host!.slice(1) : undefined,
-      withPort: host?.includes(":") === true,
+      exact: host !== undefined && !wildcard ? host.name : undefined,
+      suffix: wildcard ? host!.name.slice(1) : undefined,
+      port: host?.port ?? 0,
+      defaultPort: host?.port === 80 || host?.port === 443,
       pathPrefix: r.match.path_prefix ?? "",
       backend: { ...parseBackend(r.forward.target), rule: r }
     }
@@ -59,28 +66,44 @@ export const compileRoutes = (rules: ReadonlyArray<RouteRule>, defaultBackend: s
   fallback: defaultBackend === "" ? undefined : parseBackend(defaultBackend)
 })
 
-const stripPort = (host: string): string => {
-  if (host.startsWith("[")) {
-    const end = host.indexOf("]")
-    return end < 0 ? host : host.slice(0, end + 1)
-  }
-  const colon = host.indexOf(":")
-  return colon < 0 ? host : host.slice(0, colon)
+/** Index of the ":" before a host's port ("[::1]:80" → 5), or -1. */
+const portColon = (host: string): number => {
+  const colon = host.lastIndexOf(":")
+  return colon < 0 || (host.charCodeAt(0) === 91 /* [ */ && colon < host.indexOf("]")) ? -1 : colon
 }
 
-const normaliseHost = (host: string): string => {
-  const h = host.toLowerCase()
-  return h.endsWith(".") ? h.slice(0, -1) : h
+/** Digits after the port colon as a number; 0 for none or not a number. */
+const portOf = (host: string, colon: number): number => {
+  if (colon < 0) return 0
+  let port = 0
+  for (let i = colon + 1; i < host.length; i++) {
+    const d = host.charCodeAt(i) - 48
+    if (d < 0 || d > 9) return 0
+    port = port * 10 + d
+  }
+  return port
 }
+
+/** Lowercase name without its trailing dot, and port (0 for none): at compile time for rules. */
+const splitHost = (host: string): { readonly name: string; readonly port: number } => {
+  const lower = host.toLowerCase()
+  const colon = portColon(lower)
+  return { name: withoutTrailingDot(colon < 0 ? lower : lower.slice(0, colon)), port: portOf(lower, colon) }
+}
+
+const withoutTrailingDot = (name: string): string => (name.endsWith(".") ? name.slice(0, -1) : name)
 
 /** Match a request's Host header value and path against the table. */
 export const matchRoute = (table: RouteTable, hostHeader: string, path: string): Backend | undefined => {
-  const full = hostHeader.toLowerCase()
-  const bare = normaliseHost(stripPort(full))
+  // as splitHost, without the object: this runs per request
+  const lower = hostHeader.toLowerCase()
+  const colon = portColon(lower)
+  const name = withoutTrailingDot(colon < 0 ? lower : lower.slice(0, colon))
+  const port = portOf(lower, colon)
   for (const r of table.rules) {
-    const h = r.withPort ? full : bare
-    if (r.exact !== undefined && h !== r.exact) continue
-    if (r.suffix !== undefined && !(h.endsWith(r.suffix) && h.length > r.suffix.length)) continue
+    if (r.port !== 0 && (port === 0 ? !r.defaultPort : port !== r.port)) continue
+    if (r.exact !== undefined && name !== r.exact) continue
+    if (r.suffix !== undefined && !(name.endsWith(r.suffix) && name.length > r.suffix.length)) continue
     if (r.pathPrefix !== "" && !path.startsWith(r.pathPrefix)) continue
     return r.backend
   }

@@ -91,6 +91,18 @@ describe("forward proxy (absolute-form)", () => {
     expect(JSON.parse(res.body)).toEqual({ status: "up" })
   })
 
+  it("an absolute-form target's path goes to its origin as sent: no base path to escape, the dot-segments are the origin's to resolve", async () => {
+    const r = await rawRequest(proxy.port, `GET ${origin.url}/a/../b/%2e%2e/c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`)
+    expect(statusOf(r.text)).toBe(200)
+    expect(origin.seen.at(-1)!.url).toBe("/a/../b/%2e%2e/c")
+  })
+
+  it("threat: path traversal — an absolute-form target naming the proxy itself (routed like origin-form) that climbs above the root gets 400", async () => {
+    const r = await rawRequest(proxy.port, `GET http://127.0.0.1:${proxy.port}/a/../../x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`)
+    expect(statusOf(r.text)).toBe(400)
+    expect(r.text).toContain("climbs above the root")
+  })
+
   it("RFC 9110 §4.2.4: userinfo in the target is refused with 400", async () => {
     const r = await rawRequest(proxy.port, `GET http://user:pw@127.0.0.1:${origin.port}/ HTTP/1.1\r\nHost: x\r\n\r\n`)
     expect(statusOf(r.text)).toBe(400)
@@ -147,6 +159,40 @@ describe("reverse proxy (origin-form)", () => {
     expect(h.via).toBe("1.1 gatehouse")
   })
 
+  it("threat: path traversal out of a backend's base path — RFC 3986 §5.2.4 dot-segments (also %2e) are removed before matching and prefixing; climbing above the root → 400", async () => {
+    const before = api.seen.length + wild.seen.length + fallback.seen.length
+    for (const path of ["/../secret", "/%2e%2e/secret", "/%2E%2e/secret", "/v1/../../admin", "/v1/%2e%2e/.%2E/x", "/./../x?q=1"]) {
+      const r = await get("api.example.com", path)
+      expect(statusOf(r.text), path).toBe(400)
+      expect(r.text, path).toContain("climbs above the root")
+    }
+    expect(api.seen.length + wild.seen.length + fallback.seen.length).toBe(before)
+    // inside the root: forwarded normalised, under the base path
+    expect(statusOf((await get("api.example.com", "/v1/x/../y/./z?a=/../b")).text)).toBe(200)
+    expect(api.seen.at(-1)!.url).toBe("/base/v1/y/z?a=/../b")
+    // a path prefix is matched on the normalised path: /v1/../other is not under /v1
+    const apiBefore = api.seen.length
+    expect(statusOf((await get("api.example.com", "/v1/%2e%2e/other")).text)).toBe(200)
+    expect(api.seen.length).toBe(apiBefore)
+    expect(wild.seen.at(-1)!.url).toBe("/other")
+  })
+
+  it("RFC 9112 §3.2: a Host that is not uri-host[:port] gets 400 and reaches no backend (threat: Forwarded / X-Forwarded-Host injection, host-header routing tricks)", async () => {
+    const before = api.seen.length + wild.seen.length + fallback.seen.length
+    for (const host of [`x", for=6.6.6.6;host="y`, "attacker.com/.example.com", "attacker.com?.example.com", "a b.example.com", "x@y.example.com", "api.example.com:abc"]) {
+      const r = await get(host, "/v1/x")
+      expect(statusOf(r.text), host).toBe(400)
+      expect(r.text, host).toContain("invalid Host")
+    }
+    expect(api.seen.length + wild.seen.length + fallback.seen.length).toBe(before)
+  })
+
+  it("RFC 9112 §3.2: an empty Host is valid and goes to the default backend", async () => {
+    const r = await rawRequest(proxy.port, "GET /empty-host HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n")
+    expect(statusOf(r.text)).toBe(200)
+    expect(fallback.seen.at(-1)!.url).toBe("/empty-host")
+  })
+
   it("control endpoints are answered by the proxy, never routed", async () => {
     const before = fallback.seen.length
     for (const p of ["/health/liveness", "/health/readiness", "/health/startup"]) {
@@ -154,5 +200,49 @@ describe("reverse proxy (origin-form)", () => {
       expect(r.status).toBe(200)
     }
     expect(fallback.seen.length).toBe(before)
+  })
+})
+
+describe("route host normalisation: rule and request hosts compared alike", () => {
+  let origin: Origin
+  let proxy: RunningProxy
+  beforeAll(async () => {
+    origin = await startOrigin()
+    proxy = await startProxy({
+      routing: {
+        default_backend: `${origin.url}/default`,
+        rules: [
+          { match: { host: "Trailing.Example.NET." }, forward: { target: `${origin.url}/trailing` } },
+          { match: { host: "port.example.org:8443" }, forward: { target: `${origin.url}/port` } },
+          { match: { host: "example.org:80" }, forward: { target: `${origin.url}/plain` } }
+        ]
+      }
+    })
+  })
+  afterAll(async () => {
+    await proxy.stop()
+    await origin.close()
+  })
+
+  const routedTo = async (host: string) => {
+    const r = await rawRequest(proxy.port, `GET /a HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`)
+    expect(statusOf(r.text), host).toBe(200)
+    return origin.seen.at(-1)!.url
+  }
+
+  it("a rule written with a trailing dot (an FQDN) matches the name with or without one", async () => {
+    expect(await routedTo("trailing.example.net")).toBe("/trailing/a")
+    expect(await routedTo("trailing.example.net.")).toBe("/trailing/a")
+  })
+
+  it("a rule with a port matches a Host with a trailing dot before that port", async () => {
+    expect(await routedTo("port.example.org.:8443")).toBe("/port/a")
+    expect(await routedTo("port.example.org:9443")).toBe("/default/a")
+  })
+
+  it("a rule naming the default port matches a Host without a port", async () => {
+    expect(await routedTo("example.org")).toBe("/plain/a")
+    expect(await routedTo("example.org:80")).toBe("/plain/a")
+    expect(await routedTo("example.org:8080")).toBe("/default/a")
   })
 })

@@ -47,6 +47,45 @@ describe("RFC 9110/9112 proxy duties", () => {
     expect(r.text.toLowerCase()).toContain("via: 1.1 gatehouse")
   })
 
+  it("§8.6: an interim (1xx) response is relayed without the Content-Length the origin put on it", async () => {
+    const raw = await startRawOrigin((s) => {
+      s.once("data", () => {
+        s.write("HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\nContent-Length: 0\r\n\r\n")
+        setTimeout(() => s.end("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"), 20)
+      })
+    })
+    const p = await startProxy({ routing: { default_backend: `http://127.0.0.1:${raw.port}` } })
+    try {
+      const r = await rawRequest(p.port, "GET /hints HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 3000)
+      expect(statusesOf(r.text)).toEqual([103, 200])
+      const interim = r.text.slice(0, r.text.indexOf("\r\n\r\n")).toLowerCase()
+      expect(interim).toContain("link: </s.css>; rel=preload")
+      expect(interim).not.toContain("content-length")
+    } finally {
+      await p.stop()
+      await raw.close()
+    }
+  })
+
+  it("§8.6: a 204 is relayed without the Content-Length the origin put on it (fresh and from the cache)", async () => {
+    const raw = await startRawOrigin((s) => {
+      s.on("data", () => s.write("HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nCache-Control: max-age=60\r\nX-Mark: 1\r\n\r\n"))
+    })
+    const p = await startProxy({ routing: { default_backend: `http://127.0.0.1:${raw.port}` }, cache: { enabled: true } })
+    try {
+      for (const round of ["miss", "hit"]) {
+        const r = await rawRequest(p.port, "GET /empty HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", 3000)
+        expect(statusOf(r.text), round).toBe(204)
+        const head = r.text.slice(0, r.text.indexOf("\r\n\r\n")).toLowerCase()
+        expect(head, round).toContain("x-mark: 1")
+        expect(head, round).not.toContain("content-length")
+      }
+    } finally {
+      await p.stop()
+      await raw.close()
+    }
+  })
+
   it("§7.6.2: OPTIONS with Max-Forwards: 0 is answered by the proxy", async () => {
     const before = origin.seen.length
     const r = await send("OPTIONS /x HTTP/1.1\r\nHost: a\r\nMax-Forwards: 0\r\nConnection: close\r\n\r\n")

@@ -47,6 +47,14 @@ describe("RFC 9110 §7.6.1 hop-by-hop fields", () => {
     const out = downstreamResponseHeaders({ "set-cookie": ["a=1", "b=2"], "x-none": undefined, "content-length": "3" }, "1.1 gatehouse")
     expect(out).toEqual(["set-cookie", ["a=1", "b=2"], "content-length", "3", "via", "1.1 gatehouse"])
   })
+  it("RFC 9110 §8.6: no Content-Length on a 204 or a 1xx; a 304 and a 200 keep theirs", () => {
+    const headers = { "content-length": "5", "x-a": "1" }
+    expect(downstreamResponseHeaders(headers, "1.1 gatehouse", 204)).toEqual(["x-a", "1", "via", "1.1 gatehouse"])
+    expect(downstreamResponseHeaders(headers, "1.1 gatehouse", 103)).toEqual(["x-a", "1", "via", "1.1 gatehouse"])
+    expect(downstreamResponseHeaders(headers, "1.1 gatehouse", 100)).toEqual(["x-a", "1", "via", "1.1 gatehouse"])
+    expect(downstreamResponseHeaders(headers, "1.1 gatehouse", 304)).toEqual(["content-length", "5", "x-a", "1", "via", "1.1 gatehouse"])
+    expect(downstreamResponseHeaders(headers, "1.1 gatehouse", 200)).toEqual(["content-length", "5", "x-a", "1", "via", "1.1 gatehouse"])
+  })
   it("removes hop-by-hop and Connection-named fields from responses and appends Via (§7.6.3)", () => {
     const out = downstreamResponseHeaders({ connection: "x-internal", "x-internal": "1", "keep-alive": "timeout=5", "transfer-encoding": "chunked", via: "1.0 origin-cache", "content-type": "text/plain" }, "1.1 gatehouse")
     expect(out).toEqual(["content-type", "text/plain", "via", "1.0 origin-cache, 1.1 gatehouse"])
@@ -74,6 +82,12 @@ describe("RFC 9112 §3.2.2 Host and forwarding fields", () => {
   it("quotes IPv6 clients in Forwarded (RFC 7239 §6)", () => {
     const out = Object.fromEntries(pairs(upstreamRequestHeaders([], "b", { ...info, clientIp: "::1" })))
     expect(out.forwarded).toBe(`for="[::1]";host="app.example.com";proto=http`)
+  })
+  it("threat: Forwarded injection — RFC 7239 §4: the host is a quoted-string with \" and \\ escaped, so it cannot close the string and add an element", () => {
+    const out = Object.fromEntries(pairs(upstreamRequestHeaders([], "b", { ...info, host: `x", for=6.6.6.6;host="y\\` })))
+    expect(out.forwarded).toBe(`for=10.0.0.7;host="x\\", for=6.6.6.6;host=\\"y\\\\";proto=http`)
+    expect(Object.fromEntries(pairs(upstreamRequestHeaders([], "b", { ...info, host: "app.example.com:8443" }))).forwarded)
+      .toBe(`for=10.0.0.7;host="app.example.com:8443";proto=http`)
   })
   it("sends the decremented Max-Forwards (RFC 9110 §7.6.2) and drops Expect (handled by the proxy)", () => {
     const raw = ["Max-Forwards", "5", "Expect", "100-continue"]

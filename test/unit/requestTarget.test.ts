@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { classifyTarget, parseAuthority } from "../../src/domain/requestTarget.ts"
+import { classifyTarget, isValidHost, parseAuthority } from "../../src/domain/requestTarget.ts"
 
 describe("RFC 9112 §3.2 request-target forms", () => {
   it("origin-form", () => {
@@ -30,7 +30,7 @@ describe("RFC 9112 §3.2 request-target forms", () => {
     expect(parseAuthority("a b:1")).toBeUndefined()
   })
   it("authority parsing agrees with the RFC 3986 §3.2.2 grammar (differential, against the regex it replaced)", () => {
-    const grammar = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]+)(?::(\d{1,5}))?$/
+    const grammar = /^(\[[0-9A-Fa-f:.]+\]|(?:[A-Za-z0-9._~!$&'()*+,;=-]|%[0-9A-Fa-f]{2})+)(?::(\d{1,5}))?$/
     const reference = (a: string) => {
       const m = grammar.exec(a)
       if (m === null) return undefined
@@ -39,7 +39,7 @@ describe("RFC 9112 §3.2 request-target forms", () => {
       return { hostname: (m[1]!.startsWith("[") ? m[1]!.slice(1, -1) : m[1]!).toLowerCase(), port }
     }
     const parts = ["", "a", "Example.COM", "[::1]", "[2001:DB8::1]", "[", "]", "[]", ":", ":0", ":1", ":80", ":65535", ":65536", ":123456", ":08080",
-      "é", " ", "@", "/", "%41", "x.y-z_~", "[g::1]", "[::1", "::1", "\u0000", ":8a", "!$&'()*+,;="]
+      "é", " ", "@", "/", "%41", "%", "%4", "%zz", "x.y-z_~", "[g::1]", "[::1", "::1", "\u0000", ":8a", "!$&'()*+,;="]
     let checked = 0
     for (const a of parts) for (const b of parts) for (const c of parts) {
       const s = a + b + c
@@ -47,5 +47,20 @@ describe("RFC 9112 §3.2 request-target forms", () => {
       checked++
     }
     expect(checked).toBe(parts.length ** 3)
+  })
+  it("RFC 9112 §3.2: an origin-form request whose Host is not uri-host[:port] is invalid (→ 400); an empty Host (and an empty port) is valid", () => {
+    for (const host of [`x", for=6.6.6.6;host="y`, "attacker.com/.example.com", "attacker.com?.example.com", "a b.example.com", "x@y.example.com",
+      "api.example.com:abc", "api.example.com:0", "api.example.com:65536", "api.example.com::", "a\\b", "%", "%zz.example.com", "é.example.com", "[::1", "[::1]x"]) {
+      expect(isValidHost(host), host).toBe(false)
+      expect(classifyTarget("/", "GET", host).form, host).toBe("invalid")
+      expect(classifyTarget("*", "OPTIONS", host).form, host).toBe("invalid")
+    }
+    for (const host of ["", "example.com", "EXAMPLE.com.", "example.com:8080", "127.0.0.1:1", "[::1]:8443", "[2001:db8::1]", "under_score.test", "%41.test", "example.com:"]) {
+      expect(isValidHost(host), host).toBe(true)
+      expect(classifyTarget("/", "GET", host).form, host).toBe("origin")
+    }
+  })
+  it("absolute-form: the client's Host is not checked (RFC 9112 §3.2.2: it is replaced by the target's authority)", () => {
+    expect(classifyTarget("http://example.com/", "GET", "a b").form).toBe("absolute")
   })
 })

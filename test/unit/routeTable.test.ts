@@ -42,4 +42,29 @@ describe("route matching", () => {
     expect(b.basePath).toBe("/base")
     expect(b.host).toBe("api:8080")
   })
+  it("rule and request hosts are normalised alike: a rule's trailing dot, a Host's trailing dot before its port, a rule's default port", () => {
+    const t = compileRoutes([
+      { match: { host: "Trailing.Example.NET." }, forward: { target: "http://trailing:1" } },
+      { match: { host: "*.Wild.Example.NET." }, forward: { target: "http://wild-dot:1" } },
+      { match: { host: "port.example.org:8443" }, forward: { target: "http://port:1" } },
+      { match: { host: "example.org:80" }, forward: { target: "http://plain:1" } },
+      { match: { host: "secure.example.org:443" }, forward: { target: "http://secure:1" } }
+    ], "http://default:1")
+    const n = (host: string) => matchRoute(t, host, "/")?.name
+    expect(n("trailing.example.net")).toBe("http://trailing:1")
+    expect(n("trailing.example.net.")).toBe("http://trailing:1")
+    expect(n("TRAILING.example.net:81")).toBe("http://trailing:1")
+    expect(n("a.wild.example.net.")).toBe("http://wild-dot:1")
+    expect(n("wild.example.net")).toBe("http://default:1")
+    expect(n("port.example.org.:8443")).toBe("http://port:1")
+    expect(n("PORT.example.org:8443")).toBe("http://port:1")
+    expect(n("port.example.org")).toBe("http://default:1")
+    expect(n("port.example.org:8444")).toBe("http://default:1")
+    expect(n("example.org")).toBe("http://plain:1")
+    expect(n("example.org.")).toBe("http://plain:1")
+    expect(n("example.org:80")).toBe("http://plain:1")
+    expect(n("example.org:8080")).toBe("http://default:1")
+    expect(n("secure.example.org")).toBe("http://secure:1")
+    expect(n("secure.example.org:8443")).toBe("http://default:1")
+  })
 })

@@ -127,7 +127,7 @@ export const fillingSink = (inner: ResponseSink, res: ServerResponse, c: FillCon
     st.status = status
     const stale = c.stale
     if (stale !== undefined && status === 304) {
-      const update = flatten(downstreamResponseHeaders(headers, c.via))
+      const update = flatten(downstreamResponseHeaders(headers, c.via, status))
       const now = c.now()
       const entry = validatorMatches(stale, update) ? merge304(stale, update, c.requestTime, now) : stale
       if (entry === stale) st.mismatch = true
@@ -166,7 +166,7 @@ export const fillingSink = (inner: ResponseSink, res: ServerResponse, c: FillCon
     if (reason === undefined && vary !== "*") {
       st.storing = true
       st.vary = vary
-      st.headers = flatten(downstreamResponseHeaders(headers, c.via))
+      st.headers = flatten(downstreamResponseHeaders(headers, c.via, status))
     }
     if (c.background) return
     const out: HeaderMap = { ...headers }

@@ -3,7 +3,8 @@
  * (forward proxy), except when it names this listener, which is served like origin-form.
  */
 import * as Effect from "effect/Effect"
-import type { NoRoute } from "../../domain/errors.ts"
+import { BadRequest, type NoRoute } from "../../domain/errors.ts"
+import { BACKSLASH_REASON, CLIMBS_ABOVE_ROOT_REASON, removeDotSegments } from "../../domain/requestTarget.ts"
 import type { Backend } from "../../domain/routeTable.ts"
 import type { Router } from "../../services/Router.ts"
 import type { RequestHead } from "./validate.ts"
@@ -20,7 +21,7 @@ export interface Routed {
 
 export type SelfCheck = (hostname: string, port: number) => boolean
 
-export const route = (head: RequestHead, hostHeader: string, router: Router["Service"], isSelf: SelfCheck): Effect.Effect<Routed, NoRoute> => {
+export const route = (head: RequestHead, hostHeader: string, router: Router["Service"], isSelf: SelfCheck): Effect.Effect<Routed, NoRoute | BadRequest> => {
   const t = head.target
   if (t.form === "absolute" && !isSelf(t.hostname, t.port)) {
     const origin = `${t.scheme}://${hostPort(t)}`
@@ -32,7 +33,10 @@ export const route = (head: RequestHead, hostHeader: string, router: Router["Ser
     })
   }
   const host = t.form === "absolute" ? t.authority : hostHeader
-  const path = t.form === "absolute" ? t.path : t.form === "origin" ? t.path : "*"
+  // origin-form paths come without dot-segments (classifyTarget); an absolute-form target naming this
+  // listener is served the same way, so its path gets the same treatment before matching and prefixing
+  const path = t.form === "absolute" ? removeDotSegments(t.path) : t.form === "origin" ? t.path : "*"
+  if (path === undefined || path === null) return Effect.fail(new BadRequest({ reason: path === null ? BACKSLASH_REASON : CLIMBS_ABOVE_ROOT_REASON }))
   return mapNow(router.route(host, path), (backend) => ({
     kind: "reverse" as const,
     backend,

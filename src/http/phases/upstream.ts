@@ -71,7 +71,7 @@ export class ClientSink implements ResponseSink, InterimSink {
   head(status: number, statusText: string | undefined, headers: HeaderMap): void {
     // (Node's typing lists only string values in a flat header array; its writer takes a field's
     // repeated values as an array there too, as in a header object)
-    const out = downstreamResponseHeaders(headers, this.via) as Array<string>
+    const out = downstreamResponseHeaders(headers, this.via, status) as Array<string>
     if (statusText === undefined || statusText === "") this.res.writeHead(status, out)
     else this.res.writeHead(status, statusText, out)
   }

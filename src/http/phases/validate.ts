@@ -1,6 +1,8 @@
 /**
  * Phase 1, validate: what llhttp let through but a proxy must still refuse (RFC 9112 §3.2 one Host,
- * §6.1 Transfer-Encoding in HTTP/1.0), the URL and body limits, and the request-target form.
+ * §6.1 Transfer-Encoding in HTTP/1.0), the URL and body limits, and the request-target form
+ * (classifyTarget: for origin-form, a Host that is host[:port] and a path without dot-segments that
+ * stays under the root, RFC 3986 §5.2.4).
  */
 import * as Effect from "effect/Effect"
 import type { IncomingMessage } from "node:http"
