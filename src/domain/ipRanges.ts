@@ -2,7 +2,8 @@
  * IP address ranges (pure, built once): CIDR lists for rate-limit exemptions, trusted proxies and the
  * SSRF guard's allow list, and the address classes a forward proxy must not reach by default.
  */
-import { BlockList, isIP } from "node:net"
+import { isIP } from "node:net"
+import { compileCidrList, parseIp } from "./cidr.ts"
 
 export interface IpRanges {
   readonly has: (ip: string) => boolean
@@ -11,18 +12,13 @@ export interface IpRanges {
 
 const MEMO_MAX = 4096
 
-/** "10.0.0.0/8", "::1/128" or a bare address → one matcher; IPv4-mapped IPv6 addresses match their IPv4 rule. */
+/**
+ * "10.0.0.0/8", "::1/128", "[::1]" or a bare address → one matcher; IPv4-mapped IPv6 addresses (in
+ * rules and in the addresses asked about) count as IPv4. Parsed by cidr.ts, the parser the
+ * configuration schema validates these lists with: what `--check-config` accepts, start-up accepts.
+ */
 export const ipRanges = (cidrs: ReadonlyArray<string>): IpRanges => {
-  const list = new BlockList()
-  for (const c of cidrs) {
-    const [addr, bits] = c.split("/") as [string, string | undefined]
-    const family = isIP(addr) === 6 ? "ipv6" : "ipv4"
-    if (isIP(addr) === 0) throw new Error(`not an IP address: ${c}`)
-    const max = family === "ipv6" ? 128 : 32
-    const prefix = bits === undefined ? max : Number(bits)
-    if (!(prefix >= 0 && prefix <= max)) throw new Error(`bad prefix length: ${c}`)
-    list.addSubnet(addr, prefix, family)
-  }
+  const list = compileCidrList(cidrs)
   const empty = cidrs.length === 0
   // the same few client addresses ask again and again: remember answers (bounded, started afresh when full)
   let seen = new Map<string, boolean>()
@@ -33,9 +29,8 @@ export const ipRanges = (cidrs: ReadonlyArray<string>): IpRanges => {
       : (ip) => {
         const known = seen.get(ip)
         if (known !== undefined) return known
-        const v = unmapV4(ip)
-        const fam = isIP(v)
-        const hit = fam !== 0 && list.check(v, fam === 6 ? "ipv6" : "ipv4")
+        const addr = parseIp(ip)
+        const hit = addr !== undefined && list.match(addr) !== undefined
         if (seen.size >= MEMO_MAX) seen = new Map()
         seen.set(ip, hit)
         return hit

@@ -274,7 +274,7 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
 
       /** phase: cacheLookup (a fresh hit answers here; miss/stale continue with a storing sink, phases/cacheLookup.ts). */
       const lookup = (run: Run): Decision =>
-        run.finalRecipient ? answerFinal(run) : thenNow(cacheLookup(run.req, run.res, run.head!, run.ctx), run, routePhase)
+        run.finalRecipient ? answerFinal(run) : thenNow(cacheLookup(run.req, run.res, run.head!, run.ctx, run.guard), run, routePhase)
 
       /** phase: route, then (forward proxy) destination: the SSRF guard pins the checked address of the target (phases/destination.ts). */
       const routePhase = (run: Run, cached: CachePlan): Decision => {

@@ -5,7 +5,7 @@
  *   admit / connection  at accept: the IP ACL verdict, judged once per connection (again after a reload)
  *   request             before routing (forward target, Host header, CONNECT authority)
  *   responseGuard       a ResponseSink wrapper for the response head and the streamed body
- * A reload that fails (unreadable or invalid file) is logged and the rules in force stay.
+ * A reload that fails (missing, unreadable or invalid file) is logged and the rules in force stay.
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -35,6 +35,8 @@ export interface FilterSnapshot {
   readonly request: ReadonlyArray<NonNullable<ActiveFilter["request"]>>
   readonly responseHead: ReadonlyArray<NonNullable<ActiveFilter["responseHead"]>>
   readonly responseBody: ReadonlyArray<NonNullable<ActiveFilter["responseBody"]>>
+  /** Stored responses (cache entries) these rules passed: a hit on one is not judged again (responseGuard.ts). */
+  readonly passedStored: WeakSet<object>
 }
 
 export const compileFilters = (
@@ -54,7 +56,8 @@ export const compileFilters = (
     connection: hooks("connection"),
     request: hooks("request"),
     responseHead: hooks("responseHead"),
-    responseBody: hooks("responseBody")
+    responseBody: hooks("responseBody"),
+    passedStored: new WeakSet()
   }
 }
 
@@ -112,8 +115,9 @@ export class Filter extends Context.Service<Filter, {
         }
 
         const reload = Effect.gen(function*() {
-          const loaded = yield* loadFilterRules(security, cwd)
           const previous = SubscriptionRef.getUnsafe(ref)
+          // a file in force that has vanished is rejected like an invalid one (filterRulesFile.ts)
+          const loaded = yield* loadFilterRules(security, cwd, previous.source !== undefined)
           const next = compileFilters(plugins, loaded.rules, previous.generation + 1, loaded.source)
           yield* SubscriptionRef.set(ref, next)
           yield* Effect.logInfo("filters reloaded").pipe(
@@ -165,7 +169,7 @@ export class Filter extends Context.Service<Filter, {
             const snap = SubscriptionRef.getUnsafe(ref)
             return snap.responseHead.length === 0 && snap.responseBody.length === 0
               ? undefined
-              : makeResponseGuard(req, snap.responseHead, snap.responseBody)
+              : makeResponseGuard(req, snap.responseHead, snap.responseBody, snap.passedStored)
           },
           reload,
           changes: SubscriptionRef.changes(ref)

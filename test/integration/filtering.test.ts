@@ -106,6 +106,14 @@ describe("domain filter, blocklist (forward, reverse, CONNECT)", () => {
     expect(statusOf(allowed.text)).toBe(200)
     expect(reached.length).toBe(1)
   })
+
+  it("RFC 9112 §3.2: a request with no host name (HTTP/1.0 without Host, empty Host) has nothing to block → default_backend", async () => {
+    for (const head of ["GET /no-host HTTP/1.0\r\n\r\n", "GET /empty-host HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n"]) {
+      const r = await rawRequest(proxy.port, head)
+      expect(statusOf(r.text), head).toBe(200)
+    }
+    expect(origin.seen.map((s) => s.url)).toEqual(expect.arrayContaining(["/no-host", "/empty-host"]))
+  })
 })
 
 describe("domain filter, allowlist", () => {
@@ -134,6 +142,16 @@ describe("domain filter, allowlist", () => {
     expect(other.json.rule).toBe("security.filtering.mode: allowlist")
     expect((await send(proxy.port, "/", "allowed.test")).status).toBe(403)
     expect((await send(proxy.port, "/", "bad.allowed.test")).json.rule).toBe("security.filtering.domains.blocked: bad.allowed.test")
+  })
+
+  it("a request with no host name (HTTP/1.0 without Host, empty Host) is not in the allowlist → 403", async () => {
+    const before = origin.seen.length
+    for (const head of ["GET / HTTP/1.0\r\n\r\n", "GET / HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n"]) {
+      const r = await rawRequest(proxy.port, head)
+      expect(statusOf(r.text), head).toBe(403)
+      expect(r.text).toContain("security.filtering.mode: allowlist")
+    }
+    expect(origin.seen.length).toBe(before)
   })
 })
 

@@ -75,6 +75,12 @@ describe("content inspection", () => {
         case "/video":
           res.writeHead(200, { "content-type": "Video/MP4" })
           return res.end("....")
+        case "/two-content-types": // two fields: browsers use the last one
+          res.setHeader("content-type", ["text/plain", "video/mp4"])
+          return res.end("....")
+        case "/content-type-list": // one field, two elements
+          res.writeHead(200, { "content-type": "text/html, video/mp4; codecs=avc1" })
+          return res.end("....")
         default:
           return res.end("plain")
       }
@@ -148,5 +154,13 @@ describe("content inspection", () => {
     expect(JSON.parse(exe.body.toString()).rule).toBe("security.inspection.blocked_content_types: application/x-msdownload")
     expect((await get(proxy.port, "/video")).status).toBe(403)
     expect((await get(proxy.port, "/plain")).body.toString()).toBe("plain")
+  })
+
+  it("threat: a blocked type behind an innocent one — every Content-Type field and list element is judged (RFC 9110 §8.3)", async () => {
+    for (const path of ["/two-content-types", "/content-type-list"]) {
+      const r = await get(proxy.port, path)
+      expect(r.status, path).toBe(403)
+      expect(JSON.parse(r.body.toString()).rule, path).toBe("security.inspection.blocked_content_types: video/*")
+    }
   })
 })

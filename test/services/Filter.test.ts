@@ -9,6 +9,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { Config } from "../../src/services/Config.ts"
 import { Filter, filterRequest } from "../../src/services/Filter.ts"
+import { BUILTIN_FILTERS } from "../../src/services/filters/builtins.ts"
 
 const dir = mkdtempSync(join(tmpdir(), "gatehouse-filter-"))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -49,11 +50,28 @@ describe("Filter rules", () => {
     }).pipe(Effect.provide(filterLayer({ filters_file: file, filtering: { mode: "allowlist" } })))
   })
 
-  it.effect("a missing file or filters_file: \"\" means inline rules only", () =>
+  it.effect("filters_file: \"\", or the default path (config/filters.yaml) absent, means inline rules only", () =>
     Effect.gen(function*() {
-      const filter = yield* Filter
-      assert.strictEqual(yield* verdict(filter, "x.example"), "security.filtering.domains.blocked: x.example")
-    }).pipe(Effect.provide(filterLayer({ filters_file: join(dir, "absent.yaml"), filtering: { domains: { blocked: ["x.example"] } } }))))
+      for (const layer of [
+        filterLayer({ filters_file: "", filtering: { domains: { blocked: ["x.example"] } } }),
+        // resolved against a directory without config/filters.yaml
+        Filter.make(BUILTIN_FILTERS, dir).pipe(Layer.provide(Config.layerOf({ logging: { level: "none" }, security: { filtering: { domains: { blocked: ["x.example"] } } } })))
+      ]) {
+        // (had a file been read, its `blocked` list would have replaced the inline one)
+        const rule = yield* Effect.gen(function*() { return yield* verdict(yield* Filter, "x.example") }).pipe(Effect.provide(layer))
+        assert.strictEqual(rule, "security.filtering.domains.blocked: x.example")
+      }
+    }))
+
+  it.effect("threat: a wrong path dropping every rule — an explicitly set file that does not exist stops start-up, naming security.filters_file", () => {
+    const file = join(dir, "absent.yaml")
+    return Effect.gen(function*() {
+      const error = yield* Effect.flip(Effect.scoped(Layer.build(filterLayer({ filters_file: file }))))
+      assert.strictEqual(error._tag, "ConfigError")
+      assert.strictEqual(error.key, "security.filters_file")
+      assert.include(error.message, file)
+    })
+  })
 
   it.effect("an invalid file at start-up stops start-up, naming the key and the file", () => {
     const file = rulesFile(`filtering:\n  mode: denylist\n`)
@@ -85,6 +103,21 @@ describe("Filter reload", () => {
       writeFileSync(file, `filtering: [unclosed\n`)
       assert.strictEqual((yield* Effect.flip(filter.reload))._tag, "ConfigError")
       assert.strictEqual(yield* verdict(filter, "two.example"), "security.filtering.domains.blocked: two.example")
+    }).pipe(Effect.provide(filterLayer({ filters_file: file })))
+  })
+
+  it.effect("threat: a deploy removing the file — a file in force that vanished is a rejected reload; the rules in force stay", () => {
+    const file = rulesFile(`filtering: {domains: {blocked: ["kept.example"]}}\n`)
+    return Effect.gen(function*() {
+      const filter = yield* Filter
+      rmSync(file)
+      const rejected = yield* Effect.flip(filter.reload)
+      assert.strictEqual(rejected._tag, "ConfigError")
+      assert.strictEqual(rejected.key, "security.filters_file")
+      assert.strictEqual(yield* verdict(filter, "kept.example"), "security.filtering.domains.blocked: kept.example")
+      writeFileSync(file, `filtering: {domains: {blocked: ["back.example"]}}\n`)
+      assert.strictEqual((yield* filter.reload).generation, 2)
+      assert.strictEqual(yield* verdict(filter, "back.example"), "security.filtering.domains.blocked: back.example")
     }).pipe(Effect.provide(filterLayer({ filters_file: file })))
   })
 

@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { compileCidrList, parseCidr, parseIp } from "../../src/domain/cidr.ts"
+import { ipRanges } from "../../src/domain/ipRanges.ts"
 
 const ip = (s: string) => parseIp(s)!
 
@@ -46,5 +47,28 @@ describe("CIDR lists", () => {
     const all6 = compileCidrList(["::/0"])
     assert.strictEqual(all6.match(ip("2001:db8::1")), "::/0")
     assert.strictEqual(all6.match(ip("1.2.3.4")), undefined)
+  })
+})
+
+describe("ipRanges (rate_limiting.exempt / trusted_proxies, allow_private_destinations) agrees with the schema's parser", () => {
+  // every form the config schema accepts (parseCidr) must build a matcher: --check-config OK means start-up OK
+  const forms = ["[::1]", "[::1]/128", "[2001:db8::]/32", "::ffff:10.8.0.0/120", "fe80::1%eth0", "192.0.2.7", "10.0.0.1/8", "0.0.0.0/0"]
+  it("accepts bracketed IPv6 and every other form parseCidr accepts, with the same meaning", () => {
+    for (const rule of forms) assert.notStrictEqual(parseCidr(rule), undefined, rule)
+    const ranges = ipRanges(["[::1]", "[2001:db8::]/32", "::ffff:10.8.0.0/120"])
+    assert.isTrue(ranges.has("::1"))
+    assert.isTrue(ranges.has("2001:db8:5::1"))
+    assert.isTrue(ranges.has("10.8.0.9"))
+    assert.isTrue(ranges.has("::ffff:10.8.0.9"))
+    assert.isFalse(ranges.has("::2"))
+    assert.isFalse(ranges.has("10.8.1.9"))
+    for (const rule of forms) assert.doesNotThrow(() => ipRanges([rule]), rule)
+  })
+  it("IPv4-mapped addresses asked about count as IPv4, in dotted and hex form", () => {
+    const loopback = ipRanges(["127.0.0.0/8"])
+    assert.isTrue(loopback.has("::ffff:127.0.0.1"))
+    assert.isTrue(loopback.has("::ffff:7f00:1"))
+    assert.isFalse(loopback.has("::1"))
+    assert.isFalse(loopback.has("not an address"))
   })
 })

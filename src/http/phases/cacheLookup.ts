@@ -19,6 +19,7 @@ import { codingAcceptable } from "../../domain/contentEncoding.ts"
 import type { HeaderMap } from "../../domain/hopHeaders.ts"
 import type { RequestContext } from "../../domain/RequestContext.ts"
 import type { Cache, Flight } from "../../services/Cache.ts"
+import type { ResponseGuard } from "../../services/Filter.ts"
 import { DelegatingSink, type ForwardResult, type ResponseSink } from "../../services/Upstream.ts"
 import { filledEntry, fillingSink, type FillContext, newFillState, releaseEnd, writeStored } from "./cacheStore.ts"
 import type { SelfCheck } from "./route.ts"
@@ -93,7 +94,7 @@ export interface CacheLookupDeps {
 export const makeCacheLookup = (deps: CacheLookupDeps) => {
   const { cache, via, normalisers, now, isSelf } = deps
   const { settings } = cache
-  if (!settings.enabled) return (_req: IncomingMessage, _res: ServerResponse, _head: RequestHead, _ctx: RequestContext) => Effect.succeed(PASS)
+  if (!settings.enabled) return (_req: IncomingMessage, _res: ServerResponse, _head: RequestHead, _ctx: RequestContext, _guard?: ResponseGuard) => Effect.succeed(PASS)
   const METHOD = forwardStatus({ fwd: "method" })
 
   /**
@@ -140,7 +141,8 @@ export const makeCacheLookup = (deps: CacheLookupDeps) => {
     }
   }
 
-  return Effect.fnUntraced(function*(req: IncomingMessage, res: ServerResponse, head: RequestHead, ctx: RequestContext) {
+  /** `guard`: the filter phase's response guard (undefined: no response filter is active). */
+  return Effect.fnUntraced(function*(req: IncomingMessage, res: ServerResponse, head: RequestHead, ctx: RequestContext, guard?: ResponseGuard) {
     const t = head.target
     if (t.form === "asterisk") return PASS
     const self = t.form === "absolute" && isSelf !== undefined && isSelf(t.hostname, t.port)
@@ -160,10 +162,13 @@ export const makeCacheLookup = (deps: CacheLookupDeps) => {
     /**
      * A stored response this request may get: one in a coding the client does not accept (an
      * upstream-encoded variant under a shared Accept-Encoding key, vary.ts) counts as a vary-miss
-     * and is replaced by what the upstream sends this client (RFC 9110 §12.5.3).
+     * and is replaced by what the upstream sends this client (RFC 9110 §12.5.3). So does one the
+     * response filters in force refuse (stored before a rule existed): the request goes upstream,
+     * where that response is inspected as any other (hits, stale and revalidated ones alike).
      */
     const usable = (entry: StoredResponse | undefined): StoredResponse | undefined =>
-      entry !== undefined && codingAcceptable(req.headers["accept-encoding"], headerOf(entry.headers, "content-encoding")) ? entry : undefined
+      entry !== undefined && codingAcceptable(req.headers["accept-encoding"], headerOf(entry.headers, "content-encoding")) &&
+        (guard === undefined || guard.stored(entry) === undefined) ? entry : undefined
 
     const serve = (entry: StoredResponse, ageMs: number, status: string, outcome: string): CachePlan => {
       const r = writeStored(res, entry, method, req.headers, ageMs, status)

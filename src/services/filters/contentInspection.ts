@@ -23,11 +23,10 @@ const contentLengthOf = (headers: HeaderMap): number | undefined => {
   return Number.isSafeInteger(n) && n >= 0 ? n : undefined
 }
 
-const mediaTypeOf = (headers: HeaderMap): string | undefined => {
-  const v = single(headers["content-type"])
-  if (v === undefined) return undefined
-  const semi = v.indexOf(";")
-  return (semi < 0 ? v : v.slice(0, semi)).trim().toLowerCase()
+/** The media type of the Content-Type element `v[from, to)`: "Text/HTML; charset=x " → "text/html". */
+const mediaTypeIn = (v: string, from: number, to: number): string => {
+  const semi = v.indexOf(";", from)
+  return v.slice(from, semi >= 0 && semi < to ? semi : to).trim().toLowerCase()
 }
 
 const blocked = (req: FilterRequest, rule: string, reason: string) =>
@@ -87,16 +86,40 @@ export const contentInspection: FilterPlugin = {
     const maxDigest = inspection.max_digest_bytes
     const holdBytes = inspection.hold_bytes
 
+    /** The rule blocking one media type, if any. */
+    const ruleFor = (media: string): string | undefined => {
+      if (types.has(media)) return media
+      const slash = media.indexOf("/")
+      return slash > 0 && topLevel.has(media.slice(0, slash)) ? `${media.slice(0, slash)}/*` : undefined
+    }
+    /** Every comma-separated element of one Content-Type field value. */
+    const judgeField = (req: FilterRequest, v: string): Blocked | undefined => {
+      for (let from = 0;;) {
+        const comma = v.indexOf(",", from)
+        const media = mediaTypeIn(v, from, comma < 0 ? v.length : comma)
+        const rule = ruleFor(media)
+        if (rule !== undefined) return blocked(req, `security.inspection.blocked_content_types: ${rule}`, `content type ${media} is blocked`)
+        if (comma < 0) return undefined
+        from = comma + 1
+      }
+    }
+    /**
+     * Every Content-Type field and every element of each is judged, and any blocked one refuses the
+     * response. Content-Type is not a list (RFC 9110 §8.3), but browsers combine repeated fields and
+     * use the last valid type (Fetch "extract a MIME type"): judging only the first would let
+     * `text/plain` + `video/mp4`, or `text/html,video/mp4`, deliver a blocked type.
+     */
     const responseHead = types.size === 0 && topLevel.size === 0
       ? undefined
       : (req: FilterRequest, _status: number, headers: HeaderMap) => {
-        const media = mediaTypeOf(headers)
-        if (media === undefined) return undefined
-        const slash = media.indexOf("/")
-        const rule = types.has(media) ? media : topLevel.has(media.slice(0, slash)) ? `${media.slice(0, slash)}/*` : undefined
-        return rule === undefined
-          ? undefined
-          : blocked(req, `security.inspection.blocked_content_types: ${rule}`, `content type ${media} is blocked`)
+        const v = headers["content-type"]
+        if (v === undefined) return undefined
+        if (!Array.isArray(v)) return judgeField(req, v)
+        for (const field of v) {
+          const b = judgeField(req, field)
+          if (b !== undefined) return b
+        }
+        return undefined
       }
 
     const responseBody = (req: FilterRequest, _status: number, headers: HeaderMap): BodyInspector | undefined => {

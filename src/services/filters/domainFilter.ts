@@ -23,7 +23,10 @@ export const domainFilter: FilterPlugin = {
       request: (req) => {
         const host = req.host
         if (host === undefined) {
-          return blocked(req, "security.filtering (invalid host name)", "is not a valid host name")
+          // No host name at all (HTTP/1.0 without Host, or an empty Host, RFC 9112 §3.2): a blocklist
+          // has nothing to match, as when it is empty; an allowlist admits only the names it lists.
+          if (req.rawHost !== "") return blocked(req, "security.filtering (invalid host name)", "is not a valid host name")
+          return allowlist ? blocked(req, "security.filtering.mode: allowlist", "is not in security.filtering.domains.allowed") : undefined
         }
         const hit = block.match(host)
         if (allowlist) {

@@ -1,8 +1,10 @@
 /**
  * The filter rules in force: `security.filtering / access_control / inspection` from the main
- * configuration, with `security.filters_file` (default config/filters.yaml, used when it exists)
- * merged over them key by key (objects merge, lists and scalars from the file replace). The file
- * has the same shape, either at its top level or under `security:`.
+ * configuration, with `security.filters_file` merged over them key by key (objects merge, lists and
+ * scalars from the file replace). The file has the same shape, either at its top level or under
+ * `security:`. The default path (config/filters.yaml) is used when it exists; a path set explicitly
+ * must exist, and a file in force that vanishes is a rejected reload: a wrong path or a deploy that
+ * removes and rewrites the file must not silently drop every rule (nginx refuses a missing include).
  */
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
@@ -27,13 +29,28 @@ const inlineRules = (security: SecuritySection): FilterRules => ({
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v)
 
-export const loadFilterRules = (security: SecuritySection, cwd: string): Effect.Effect<LoadedRules, ConfigError> =>
+/** The schema's default `security.filters_file` (domain/config/security.ts): optional, used when it exists. */
+const DEFAULT_FILE = "config/filters.yaml"
+
+/**
+ * `inUse`: a file is in force now (a reload). A file that does not exist is then refused, as is an
+ * explicitly set path that does not exist at start-up; only the default path may be absent.
+ */
+export const loadFilterRules = (security: SecuritySection, cwd: string, inUse = false): Effect.Effect<LoadedRules, ConfigError> =>
   Effect.gen(function*() {
     const inline = inlineRules(security)
     const file = security.filters_file
     if (file === "") return { rules: inline, source: undefined }
     const path = isAbsolute(file) ? file : join(cwd, file)
-    if (!(yield* Effect.sync(() => existsSync(path)))) return { rules: inline, source: undefined }
+    if (!(yield* Effect.sync(() => existsSync(path)))) {
+      if (file === DEFAULT_FILE && !inUse) return { rules: inline, source: undefined }
+      return yield* new ConfigError({
+        key: "security.filters_file",
+        value: JSON.stringify(file),
+        expected: `an existing file${path === file ? "" : ` (${path})`}, or "" for none`,
+        source: inUse ? file : "filters"
+      })
+    }
     const raw = dropNulls(yield* readYaml(path))
     const body = isObject(raw) && "security" in raw ? raw.security ?? {} : raw
     if (!isObject(body)) {

@@ -13,11 +13,17 @@ import type { Blocked } from "../../domain/errors.ts"
 import type { HeaderMap } from "../../domain/hopHeaders.ts"
 import { DelegatingSink, type ResponseSink } from "../Upstream.ts"
 import type { ActiveFilter, BodyInspector, FilterRequest } from "./FilterPlugin.ts"
+import { type StoredLike, storedVerdict } from "./storedVerdict.ts"
 
 export interface ResponseGuard {
   readonly wrap: (sink: ResponseSink) => ResponseSink
   /** Set once a response filter refused the response. */
   verdict(): Blocked | undefined
+  /**
+   * The verdict on a stored response about to be served from the cache (storedVerdict.ts): the
+   * cache serves it only when this is undefined. One the same rules passed is not judged again.
+   */
+  stored(entry: StoredLike): Blocked | undefined
 }
 
 type HeadCheck = NonNullable<ActiveFilter["responseHead"]>
@@ -29,10 +35,12 @@ class Guard implements ResponseGuard {
   readonly req: FilterRequest
   readonly heads: ReadonlyArray<HeadCheck>
   readonly bodies: ReadonlyArray<BodyCheck>
-  constructor(req: FilterRequest, heads: ReadonlyArray<HeadCheck>, bodies: ReadonlyArray<BodyCheck>) {
+  readonly passedStored: WeakSet<object>
+  constructor(req: FilterRequest, heads: ReadonlyArray<HeadCheck>, bodies: ReadonlyArray<BodyCheck>, passedStored: WeakSet<object>) {
     this.req = req
     this.heads = heads
     this.bodies = bodies
+    this.passedStored = passedStored
   }
   /** (A function value: the pipeline composes it with the other response filters.) */
   readonly wrap = (inner: ResponseSink): ResponseSink => new GuardSink(this, inner)
@@ -42,6 +50,12 @@ class Guard implements ResponseGuard {
   refuse(b: Blocked): never {
     this.result = b
     throw b
+  }
+  stored(entry: StoredLike): Blocked | undefined {
+    if (this.passedStored.has(entry)) return undefined
+    const b = storedVerdict(this.req, this.heads, this.bodies, entry)
+    if (b === undefined) this.passedStored.add(entry)
+    return b
   }
 }
 
@@ -138,5 +152,6 @@ class GuardSink extends DelegatingSink {
 export const makeResponseGuard = (
   req: FilterRequest,
   heads: ReadonlyArray<HeadCheck>,
-  bodies: ReadonlyArray<BodyCheck>
-): ResponseGuard => new Guard(req, heads, bodies)
+  bodies: ReadonlyArray<BodyCheck>,
+  passedStored: WeakSet<object>
+): ResponseGuard => new Guard(req, heads, bodies, passedStored)
