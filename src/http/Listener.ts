@@ -88,7 +88,8 @@ export const makeListener = Effect.gen(function*() {
     handshakeTimeout: cfg.timeouts.read
   })
   server.timeout = Math.max(cfg.timeouts.read, cfg.timeouts.write)
-  server.on("timeout", refusals.timeout)
+  // (a wait that is the upstream's is left to its timers, or answered 504 by the pipeline)
+  server.on("timeout", (socket: Duplex) => { if (!pipeline.upstreamWait(socket)) refusals.timeout(socket) })
   // (an HTTPS server attaches its parser at 'secureConnection', after the handshake)
   server.on(cfg.tls.enabled ? "secureConnection" : "connection", (sock: Duplex) => {
     tracker.accepted(sock)

@@ -22,6 +22,7 @@ import { randomBytes } from "node:crypto"
 import type { RequestError } from "../domain/errors.ts"
 import { newRequestContext, type RequestContext } from "../domain/RequestContext.ts"
 import { hostnameOf } from "../domain/requestTarget.ts"
+import { responseInFlight } from "./connectionState.ts"
 import { AccessLog, accessEntry } from "../services/AccessLog.ts"
 import { Config } from "../services/Config.ts"
 import { Lifecycle } from "../services/Lifecycle.ts"
@@ -86,6 +87,14 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
   readonly requestId: (incoming: string | undefined) => string
   /** Whether an absolute-form target names this listener (served locally, never looped). */
   readonly isSelf: SelfCheck
+  /**
+   * The server's inactivity timeout on a connection with a request in flight: true when the wait is
+   * the upstream's, so the connection is not cut as the client's fault. A complete request whose
+   * response has nothing queued for the client waits on the upstream's head or body (its own timers,
+   * `timeouts.read`, answer 504); an upload the proxy stopped reading because the upstream stopped
+   * taking it is answered 504 here (undici has no timer for that). False: the client's own stall.
+   */
+  readonly upstreamWait: (socket: object) => boolean
 }>()("gatehouse/RequestPipeline") {
   static readonly layer = Layer.effect(
     RequestPipeline,
@@ -474,6 +483,22 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
           }
         }
 
+        /** The upstream stopped taking the request body (see `upstreamWait`): 504, and the connection closes. */
+        upstreamStalled(): void {
+          const exchange = this.exchange
+          if (exchange === undefined || this.ended) return
+          exchange.abort()
+          this.exchange = undefined
+          this.res.shouldKeepAlive = false
+          this.ctx.upstreamNs = clock.monotonicTimeNanosUnsafe() - this.t0
+          this.end(Exit.fail(new UpstreamError({
+            reason: "timeout",
+            upstream: this.ctx.upstream,
+            responseStarted: this.res.headersSent,
+            cause: new Error("the upstream stopped reading the request body")
+          })))
+        }
+
         /** Runs an effect to `then`: at once when it is already an Exit or completes inside `runFork`, else observed (and cancellable). */
         step<A>(effect: Effect.Effect<A, RequestError>, then: (run: Run, exit: Exit.Exit<A, RequestError>) => void): void {
           if (Exit.isExit(effect)) return then(this, effect as Exit.Exit<A, RequestError>)
@@ -574,7 +599,19 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
         run.start()
       }
 
-      return RequestPipeline.of({ requestId, isSelf, handle, idle, inFlight: () => active, drain })
+      const upstreamWait = (socket: object): boolean => {
+        const res = responseInFlight(socket)
+        const run = res === undefined ? undefined : (res as RunOwner)[RUN] as Run | undefined
+        if (res === undefined || run === undefined || run.ended) return false
+        const req = res.req
+        if (req.complete) return (socket as { writableLength?: number }).writableLength === 0 && !res.writableNeedDrain
+        // body bytes wait in the request stream: the proxy is not taking them, its upstream is not
+        if (req.readableLength === 0 || run.exchange === undefined) return false
+        run.upstreamStalled()
+        return true
+      }
+
+      return RequestPipeline.of({ requestId, isSelf, handle, idle, inFlight: () => active, drain, upstreamWait })
     })
   )
 }
@@ -602,7 +639,7 @@ const controlPath = (run: { readonly head: RequestHead | undefined }): string =>
 
 /** The run a response belongs to (one shared 'close' listener instead of a closure per request). */
 const RUN = Symbol("gatehouse/Run")
-interface RunOwner { [RUN]?: { cancel(): void } }
+interface RunOwner { [RUN]?: { cancel(): void; readonly ended: boolean } }
 function onResponseClose(this: ServerResponse) {
   // (a run that already ended ignores cancel)
   if (!this.writableFinished) (this as RunOwner)[RUN]?.cancel()
