@@ -69,6 +69,10 @@ export class ClientSink implements ResponseSink, InterimSink {
     this.relayed = relayed
   }
   head(status: number, statusText: string | undefined, headers: HeaderMap): void {
+    // an answer before the request body has all arrived (an origin's early 413 or 401): the rest of
+    // the body will not be read, so the connection cannot be kept (RFC 9112 §9.6; lingeringClose.ts
+    // drops what the client still sends)
+    if (!this.res.req.complete) this.res.shouldKeepAlive = false
     // (Node's typing lists only string values in a flat header array; its writer takes a field's
     // repeated values as an array there too, as in a header object)
     const out = downstreamResponseHeaders(headers, this.via, status) as Array<string>
