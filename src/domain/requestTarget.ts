@@ -82,6 +82,10 @@ export const parseAuthority = (authority: string): Authority | undefined => {
  */
 export const isValidHost = (host: string): boolean => {
   if (host === "") return true
+  // Host is a singleton field (RFC 9110 §5.3, §7.2): "a.com,b.com" is a list in one value, which
+  // reg-name's sub-delims let through but X-Forwarded-Host readers split (a framework would take
+  // "a.com", a name the domain filter never saw)
+  if (host.indexOf(",") >= 0) return false
   const end = hostEnd(host)
   return end >= 0 && (portAt(host, end) >= 0 || (end === host.length - 1 && host.charCodeAt(end) === 58 /* : */))
 }

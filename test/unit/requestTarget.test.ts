@@ -60,6 +60,13 @@ describe("RFC 9112 §3.2 request-target forms", () => {
       expect(classifyTarget("/", "GET", host).form, host).toBe("origin")
     }
   })
+  it("RFC 9110 §5.3 / §7.2: Host is a singleton — a comma-separated list in one value is invalid (a framework reading X-Forwarded-Host takes its first name, which the domain filter never judged)", () => {
+    for (const host of ["malicious.com,good.com", "good.com, malicious.com", ",good.com"]) {
+      expect(isValidHost(host), host).toBe(false)
+      expect(classifyTarget("/", "GET", host).form, host).toBe("invalid")
+    }
+  })
+
   it("absolute-form: the client's Host is not checked (RFC 9112 §3.2.2: it is replaced by the target's authority)", () => {
     expect(classifyTarget("http://example.com/", "GET", "a b").form).toBe("absolute")
   })
