@@ -129,6 +129,15 @@ export class RateLimiterUnavailable extends Schema.TaggedError<RateLimiterUnavai
   cause: Schema.Defect()
 }) {}
 
+/**
+ * Password verification is at its bound (every slot busy, its queue full): the proxy is overloaded,
+ * not this client wrong → 503 + Retry-After (RFC 9110 §15.6.4), never a 407 that would make the
+ * client drop good credentials.
+ */
+export class ProxyAuthBusy extends Schema.TaggedError<ProxyAuthBusy>()("ProxyAuthBusy", {
+  retryAfterSeconds: Schema.Number
+}) {}
+
 /** Proxy authentication missing or wrong (RFC 9110 §15.5.8) → 407 with Proxy-Authenticate. */
 export class ProxyAuthRequired extends Schema.TaggedError<ProxyAuthRequired>()("ProxyAuthRequired", {
   realm: Schema.String,
@@ -169,6 +178,7 @@ export type RequestError =
   | NotInCache
   | RateLimited
   | RateLimiterUnavailable
+  | ProxyAuthBusy
   | ProxyAuthRequired
   | Unauthorized
   | CommandNotAllowed

@@ -42,6 +42,10 @@ export const decisionOf = (allowed: boolean, tokens: number, policy: BucketPolic
   resetMs: Math.ceil(((policy.burst - tokens) * 1000) / policy.rate)
 })
 
+/** When `state`, left untouched, is full again (epoch ms): from then on it equals a new bucket. */
+export const fullAt = (state: BucketState, policy: BucketPolicy): number =>
+  state.at + ((policy.burst - state.tokens) * 1000) / policy.rate
+
 /** How long an untouched bucket takes to fill up: after that it equals a new one and can be forgotten. */
 export const idleExpiryMs = (policy: BucketPolicy): number => Math.ceil((policy.burst * 1000) / policy.rate)
 

@@ -53,6 +53,13 @@ export const problemFor = (e: RequestError): Problem => {
       }
     case "RateLimiterUnavailable":
       return { status: 503, error: "rate_limiter_unavailable", detail: `rate-limit backend ${e.backend} is unavailable`, headers: { "retry-after": "1" } }
+    case "ProxyAuthBusy":
+      return {
+        status: 503,
+        error: "proxy_auth_busy",
+        detail: "password verification is at capacity; retry shortly",
+        headers: { "retry-after": String(e.retryAfterSeconds) }
+      }
     case "ProxyAuthRequired":
       return {
         status: 407,

@@ -1,11 +1,12 @@
 /**
  * Rate limiting: a token bucket per client (security.rate_limiting). Two backends behind one tag:
- * - memory: buckets in two generations of Maps rotated every "idle expiry" (time for an empty bucket
- *   to fill up): a bucket untouched for that long equals a new one and is dropped, so memory is bounded
- *   by the clients seen in two windows (and by `max_clients`). Time comes from `Clock` (TestClock works).
+ * - memory: buckets filed by the time each is full again (a full bucket equals a new one): dropped
+ *   then, so memory follows the active clients, and at `max_clients` the bucket nearest to full makes
+ *   room, never a depleted one while a fuller one exists (memoryBuckets). Time comes from `Clock`.
  * - redis: one Lua script per request, atomic, using Redis `TIME` (server-side clock), so every
- *   Gatehouse instance sharing the Redis enforces one budget per client. Redis unreachable → the
- *   configured `on_backend_error` (allow | deny), a warning, a readiness detail; recovers by itself.
+ *   Gatehouse instance sharing the Redis enforces one budget per client. Redis unreachable, or no
+ *   answer within `redis_timeout` → the configured `on_backend_error` (allow | deny), a warning, a
+ *   readiness detail; recovers by itself.
  */
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
@@ -20,6 +21,7 @@ import {
   type BucketState,
   type Decision,
   decisionOf,
+  fullAt,
   idleExpiryMs,
   policyHeader,
   rateLimitHeader,
@@ -85,11 +87,27 @@ export class RateLimiter extends Context.Service<RateLimiter, {
       )
       // Start-up waits a moment for the first connection, never fails: Redis down is a runtime state.
       yield* Effect.promise(() => backend.firstReady(Math.min(Math.max(settings.redis_timeout * 4, 1000), 2 ** 31 - 1)))
-      const consume = (key: string) =>
-        Effect.callback<Decision, RateLimiterUnavailable>((resume) => {
-          backend.take(key).then(
-            (d) => resume(Effect.succeed(d)),
-            (cause: unknown) => resume(Effect.fail(new RateLimiterUnavailable({ backend: "redis", cause })))
+      const unavailable = (cause: unknown) => new RateLimiterUnavailable({ backend: "redis", cause })
+      // The bound on the whole round trip: node-redis's own `timeout` stops at the socket write, so a
+      // written command would wait for a hung Redis forever (and every request with it).
+      const consume = (key: string): Effect.Effect<Decision, RateLimiterUnavailable> =>
+        Effect.suspend(() => {
+          if (backend.stalled()) return Effect.fail(unavailable("redis has not answered a timed-out command yet"))
+          const pending = backend.take(key)
+          return Effect.callback<Decision, RateLimiterUnavailable>((resume) => {
+            pending.then(
+              (d) => resume(Effect.succeed(d)),
+              (cause: unknown) => resume(Effect.fail(unavailable(cause)))
+            )
+          }).pipe(
+            Effect.timeoutOrElse({
+              duration: settings.redis_timeout,
+              orElse: () => Effect.fail(unavailable(backend.timedOut(pending)))
+            }),
+            Effect.map((d) => {
+              backend.answered()
+              return d
+            })
           )
         })
       return RateLimiter.of({ consume, admit: admission(settings, policy, consume, "redis") })
@@ -139,28 +157,103 @@ const admission = (
   }
 }
 
-/** Two generations of buckets; see the file comment. take(key, nowMs); size() = buckets held. */
+/** A client's bucket, linked into the list of its calendar slot (see memoryBuckets). */
+interface HeldBucket extends BucketState {
+  readonly key: string
+  /** Filed at this calendar slot: full again, plus one refill time, before `slot × slotMs`; -1 before filing. */
+  slot: number
+  prev: HeldBucket | undefined
+  next: HeldBucket | undefined
+}
+
+/** Calendar slots per refill time (idleExpiryMs): eviction picks a bucket within 1/64 of it of the nearest to full. */
+const SLOTS = 64
+
+/**
+ * At most `maxClients` buckets, filed in a calendar by the time each is full again (a ring of slots,
+ * each a linked list). A full bucket equals a new one, so dropping it is free; dropping a depleted
+ * one would forgive its client. So at `maxClients` a new client replaces the bucket nearest to full
+ * (or longest full) — one in the earliest slot, within one slot (1/64 of the refill time) of the
+ * best — never a depleted bucket while a fuller one is held. Without that pressure a bucket is
+ * dropped once it has been full for one more refill time (idle expiry: memory follows the active
+ * clients, and a client that comes back meanwhile keeps its bucket). O(1) amortised per take: a
+ * bucket is re-linked only when its slot changes and dropped once; eviction resumes its scan where
+ * the last one found a bucket.
+ * take(key, nowMs); size() = buckets held.
+ */
 export const memoryBuckets = (policy: BucketPolicy, maxClients: number) => {
-  const idle = idleExpiryMs(policy)
-  let current = new Map<string, BucketState>()
-  let previous = new Map<string, BucketState>()
-  let rotatedAt = Number.NEGATIVE_INFINITY
-  const takeAt = (key: string, now: number): Decision => {
-    if (now - rotatedAt >= idle || current.size >= maxClients) {
-      previous = now - rotatedAt >= 2 * idle ? new Map() : current
-      current = new Map()
-      rotatedAt = now
-    }
-    let state = current.get(key)
-    if (state === undefined) {
-      state = previous.get(key)
-      if (state === undefined) state = { tokens: policy.burst, at: now }
-      else previous.delete(key)
-      current.set(key, state)
-    }
-    return take(state, now, policy)
+  const idleMs = idleExpiryMs(policy)
+  const slotMs = Math.max(1, Math.ceil(idleMs / SLOTS))
+  // Filed by fullAt + idleMs, so at most 2 × SLOTS + 1 slots ahead of now; one more slot keeps the
+  // current one free of new entries.
+  const size = 2 * SLOTS + 2
+  const heads: Array<HeldBucket | undefined> = new Array<HeldBucket | undefined>(size).fill(undefined)
+  const held = new Map<string, HeldBucket>()
+  /** Every bucket filed at a slot up to this one has been dropped. */
+  let swept = Number.NEGATIVE_INFINITY
+  /** No bucket is filed before this slot (eviction starts its scan here). */
+  let lowest = Number.NEGATIVE_INFINITY
+  /** The clock as seen so far: a clock stepping back does not move slots back. */
+  let latest = Number.NEGATIVE_INFINITY
+
+  const link = (b: HeldBucket, slot: number) => {
+    const i = slot % size
+    const head = heads[i]
+    b.slot = slot
+    b.prev = undefined
+    b.next = head
+    if (head !== undefined) head.prev = b
+    heads[i] = b
+    if (slot < lowest) lowest = slot
   }
-  return { take: takeAt, size: () => current.size + previous.size }
+  const unlink = (b: HeldBucket) => {
+    if (b.prev !== undefined) b.prev.next = b.next
+    else heads[b.slot % size] = b.next
+    if (b.next !== undefined) b.next.prev = b.prev
+  }
+  const sweepTo = (nowSlot: number) => {
+    if (nowSlot - swept >= size) {
+      held.clear()
+      heads.fill(undefined)
+    } else {
+      for (let s = swept + 1; s <= nowSlot; s++) {
+        for (let b = heads[s % size]; b !== undefined; b = b.next) held.delete(b.key)
+        heads[s % size] = undefined
+      }
+    }
+    swept = nowSlot
+  }
+  const evictNearestFull = (nowSlot: number) => {
+    const from = lowest > nowSlot ? lowest : nowSlot + 1
+    for (let s = from; s < nowSlot + size; s++) {
+      const b = heads[s % size]
+      if (b === undefined) continue
+      lowest = s
+      unlink(b)
+      held.delete(b.key)
+      return
+    }
+  }
+  const takeAt = (key: string, time: number): Decision => {
+    const now = time > latest ? time : latest
+    latest = now
+    const nowSlot = Math.floor(now / slotMs)
+    if (nowSlot !== swept) sweepTo(nowSlot)
+    let b = held.get(key)
+    if (b === undefined) {
+      if (held.size >= maxClients) evictNearestFull(nowSlot)
+      b = { key, tokens: policy.burst, at: now, slot: -1, prev: undefined, next: undefined }
+      held.set(key, b)
+    }
+    const decision = take(b, now, policy)
+    const slot = Math.floor((fullAt(b, policy) + idleMs) / slotMs) + 1
+    if (slot !== b.slot) {
+      if (b.slot >= 0) unlink(b)
+      link(b, slot)
+    }
+    return decision
+  }
+  return { take: takeAt, size: () => held.size }
 }
 
 /**
@@ -207,7 +300,10 @@ const redisBackend = (redis: RedisModule, settings: RateLimitingSettings, policy
   client.connect().catch(() => undefined)
   const rate = String(policy.rate)
   const burst = String(policy.burst)
+  // (node-redis's `timeout` covers only the wait before the command is written; consume bounds the rest)
   const opts = { timeout: settings.redis_timeout }
+  /** Commands that outlived redis_timeout and have not been answered (or failed) yet. */
+  let stalled = 0
   const run = async (key: string): Promise<Decision> => {
     let reply: unknown
     try {
@@ -231,16 +327,28 @@ const redisBackend = (redis: RedisModule, settings: RateLimitingSettings, policy
         client.once("ready", done)
       }),
     take: (key: string): Promise<Decision> =>
-      run(settings.redis_prefix + key).then(
-        (d) => {
-          if (down !== undefined && client.isReady) setDown(undefined)
-          return d
-        },
-        (e: unknown) => {
-          setDown(`redis unreachable: ${e instanceof Error ? e.message || e.name : String(e)}`)
-          throw e
-        }
-      ),
+      run(settings.redis_prefix + key).catch((e: unknown) => {
+        setDown(`redis unreachable: ${e instanceof Error ? e.message || e.name : String(e)}`)
+        throw e
+      }),
+    /** An answer within redis_timeout: Redis is back if it was down (a late answer does not count). */
+    answered: () => {
+      if (down !== undefined && client.isReady) setDown(undefined)
+    },
+    /**
+     * `late` outlived redis_timeout: Redis is down (hung, or far too slow). Until it answers or the
+     * connection drops, `stalled()` is true and no command is sent: each would wait the full timeout
+     * and pile up in node-redis's queue. Returns the problem, as the failure's cause.
+     */
+    timedOut: (late: Promise<Decision>): string => {
+      stalled++
+      const settled = () => { stalled-- }
+      late.then(settled, settled)
+      const problem = `redis did not answer within ${settings.redis_timeout}ms`
+      setDown(problem)
+      return problem
+    },
+    stalled: () => stalled > 0,
     close: () => {
       client.removeAllListeners("ready")
       client.on("error", () => {})

@@ -10,6 +10,7 @@ import { type Origin, startOrigin, startRawOrigin } from "../fixtures/origins.ts
 import { type RunningProxy, startProxy } from "../fixtures/proxy.ts"
 import { rawRequest, statusOf } from "../fixtures/raw.ts"
 import { basic, send } from "../fixtures/client.ts"
+import { runProgram, writeTempConfig } from "../fixtures/program.ts"
 
 describe("proxy auth (Basic), forward proxy and CONNECT", () => {
   let origin: Origin
@@ -112,5 +113,83 @@ describe("proxy auth behind the rate limit", () => {
       await proxy.stop()
       await origin.close()
     }
+  })
+})
+
+describe("proxy auth under a flood of wrong passwords", () => {
+  it("threat: password-hash CPU exhaustion — verifications are bounded (503 past the queue), /health and verified clients stay served", async () => {
+    const origin = await startOrigin()
+    const proxy = await startProxy({
+      routing: { default_backend: origin.url },
+      security: {
+        filters_file: "",
+        // bcrypt cost 10, as in the README: bcryptjs hashes on the event loop
+        proxy_auth: { users: { alice: bcrypt.hashSync("wonderland", 10) } },
+        rate_limiting: { enabled: false }
+      }
+    })
+    try {
+      const forward = (user: string, password: string) =>
+        send(proxy.port, `${origin.url}/x`, { localAddress: "127.0.0.2", headers: { "proxy-authorization": basic(user, password) } })
+      // a client verified before the flood
+      expect((await forward("alice", "wonderland")).status).toBe(200)
+
+      const events: Array<string> = []
+      // distinct wrong passwords (nothing to remember), for a real user and for unknown ones
+      const flood = Array.from({ length: 60 }, (_, i) =>
+        forward(i % 3 === 0 ? `nobody-${i}` : "alice", `guess-${i}`).then((r) => {
+          events.push(String(r.status))
+          return r
+        }))
+      await Promise.race(flood)
+      const live = await send(proxy.port, "/health/liveness")
+      events.push("liveness")
+      const verified = await forward("alice", "wonderland")
+      events.push("verified")
+      const replies = await Promise.all(flood)
+
+      expect(live.status).toBe(200)
+      expect(verified.status).toBe(200)
+      // liveness and the remembered client were answered while queued verifications were still pending
+      expect(events.indexOf("liveness")).toBeLessThan(events.lastIndexOf("407"))
+      expect(events.indexOf("verified")).toBeLessThan(events.lastIndexOf("407"))
+      // the work is bounded: past the queue, refused at once with 503 + Retry-After (not 407: the
+      // credentials were not judged)
+      const refused = replies.filter((r) => r.status === 503)
+      expect(refused.length).toBeGreaterThan(0)
+      expect(refused[0]!.headers["retry-after"]).toBe("1")
+      expect(refused[0]!.json["error"]).toBe("proxy_auth_busy")
+      expect(replies.filter((r) => r.status === 407).length + refused.length).toBe(60)
+      // once the queue has drained, a wrong password is judged again (407)
+      expect((await forward("alice", "late-guess")).status).toBe(407)
+    } finally {
+      await proxy.stop()
+      await origin.close()
+    }
+  })
+})
+
+describe("proxy auth: stored hashes checked at start-up", () => {
+  it("an scrypt hash node:crypto cannot use (N not a power of two, empty hash) fails --check-config naming the key, not every login with 500", async () => {
+    const salt = "3ADkQ+HCQeX1RVun2CNpBQ=="
+    const key = "sj54DOEATAVNzryXBDWs9vcUxQ9JIC0s+O7FFauW1j0="
+    const cases: ReadonlyArray<readonly [string, string]> = [
+      [`scrypt$16000$8$1$${salt}$${key}`, "power of two"],
+      // decodes to 0 bytes: keylen 0 would have matched any password
+      [`scrypt$16384$8$1$${salt}$A`, "at least 16 bytes"],
+      [`scrypt$16384$0$1$${salt}$${key}`, "scrypt r"],
+      ["$2b$99$9mlJCo06kLNZiiuMgLKblez8yFfAPBTwRDA6PPrQmtoao7P5tNYe6", "bcrypt cost"]
+    ]
+    const check = (hash: string) =>
+      runProgram(["--config", writeTempConfig(
+        `server: {port: 0}\nmetrics: {enabled: false}\nsecurity:\n  filters_file: ""\n  proxy_auth: {users: {bob: "${hash}"}}\n`
+      ), "--check-config"])
+    const results = await Promise.all(cases.map(([hash]) => check(hash)))
+    cases.forEach(([hash, expected], i) => {
+      expect(results[i]!.code, hash).toBe(1)
+      expect(results[i]!.stderr).toContain("security.proxy_auth.users.bob")
+      expect(results[i]!.stderr).toContain(expected)
+    })
+    expect((await check(`scrypt$16384$8$1$${salt}$${key}`)).code).toBe(0)
   })
 })

@@ -126,6 +126,30 @@ describe("rate limiting CONNECT tunnels", () => {
   })
 })
 
+describe("rate limiting at max_clients", () => {
+  it("threat: limit reset by address rotation — at max_clients a depleted client is never dropped while fuller buckets exist", async () => {
+    const origin = await startOrigin()
+    const proxy = await startProxy({
+      routing: { default_backend: origin.url },
+      // one token per 100 s: no bucket fills up again during the test
+      security: { filters_file: "", rate_limiting: { requests_per_second: 0.01, burst: 2, exempt: [], max_clients: 3 } }
+    })
+    try {
+      const limited = await burstFrom(proxy.port, 3, "127.0.1.1")
+      expect(limited.map((r) => r.status)).toEqual([200, 200, 429])
+      // six other addresses (one request each) pass through the three places
+      for (let i = 2; i <= 7; i++) expect((await send(proxy.port, "/r", { localAddress: `127.0.1.${i}` })).status).toBe(200)
+      // the limited client is still limited: the buckets nearest to full made room, not its own
+      const again = await send(proxy.port, "/r", { localAddress: "127.0.1.1" })
+      expect(again.status).toBe(429)
+      expect(again.headers["ratelimit"]).toMatch(/^limit=2, remaining=0/)
+    } finally {
+      await proxy.stop()
+      await origin.close()
+    }
+  })
+})
+
 describe("rate limiting disabled", () => {
   it("rate_limiting.enabled: false serves every request without RateLimit headers", async () => {
     const origin = await startOrigin()

@@ -104,3 +104,78 @@ describe("rate limiting, redis backend shared by two instances", () => {
     expect(readyAfter.json["details"]).toBeUndefined()
   })
 })
+
+describe("rate limiting, redis backend hung (process stopped, connection still open)", () => {
+  let origin: Origin
+  let redis: RunningRedis
+  let a: StartedProgram
+  let b: RunningProxy
+  const limits = (onError: "allow" | "deny", url: string) => ({
+    enabled: true,
+    backend: "redis",
+    redis_url: url,
+    redis_timeout: "200ms",
+    requests_per_second: 0.01,
+    burst: 50,
+    exempt: [],
+    on_backend_error: onError
+  })
+  beforeAll(async () => {
+    origin = await startOrigin()
+    redis = await startRedis()
+    a = await startProgram(["--config", writeTempConfig(
+      `server: {port: 0}\nrouting: {default_backend: "${origin.url}"}\nlogging: {format: json, level: info}\n` +
+        `metrics: {enabled: false}\n` +
+        `security:\n  filters_file: ""\n  rate_limiting: ${JSON.stringify(limits("allow", redis.url))}\n`
+    )])
+    b = await startProxy({
+      routing: { default_backend: origin.url },
+      security: { filters_file: "", rate_limiting: limits("deny", redis.url) }
+    })
+  })
+  afterAll(async () => {
+    redis.thaw()
+    await b.stop()
+    a.child.kill("SIGKILL")
+    await redis.stop()
+    await origin.close()
+  })
+
+  it("threat: a hung limiter backend stalls every request — redis_timeout applies: allow serves, deny answers 503; warning, readiness detail; recovery", async () => {
+    // both instances reach Redis first: the limit applies
+    expect((await send(a.port, "/r", { localAddress: "127.0.0.2" })).headers["ratelimit"]).toMatch(/^limit=50, remaining=49/)
+    expect((await send(b.port, "/r", { localAddress: "127.0.0.3" })).headers["ratelimit"]).toMatch(/^limit=50, remaining=49/)
+
+    redis.freeze()
+    // A (allow): every request is served, unlimited (no RateLimit headers), none waits for Redis
+    const served = await Promise.all(Array.from({ length: 10 }, () => send(a.port, "/r", { localAddress: "127.0.0.2" })))
+    expect(served.map((r) => r.status)).toEqual(Array(10).fill(200))
+    expect(served.every((r) => r.headers["ratelimit"] === undefined)).toBe(true)
+    // B (deny): 503 + Retry-After, the first request (that met the timeout) and the later ones alike
+    for (let i = 0; i < 3; i++) {
+      const denied = await send(b.port, "/r", { localAddress: "127.0.0.3" })
+      expect(denied.status).toBe(503)
+      expect(denied.json["error"]).toBe("rate_limiter_unavailable")
+      expect(denied.headers["retry-after"]).toBe("1")
+    }
+    // the warning names the cause; readiness shows it; the proxy itself stays live and ready
+    expect(a.output()).toContain("rate-limit backend redis unavailable")
+    expect(a.output()).toContain("did not answer within 200ms")
+    for (const port of [a.port, b.port]) {
+      const ready = await send(port, "/health/readiness")
+      expect(ready.status).toBe(200)
+      expect((ready.json["details"] as Record<string, string>)["rate_limit_backend"]).toContain("did not answer within 200ms")
+      expect((await send(port, "/health/liveness")).status).toBe(200)
+    }
+
+    redis.thaw()
+    // Redis answers again: limits apply again (the budget spent before the freeze is still there; the
+    // commands that timed out ran late, so they may have taken a token each too)
+    const back = await eventually(() => send(b.port, "/r", { localAddress: "127.0.0.3" }), (r) => r.status === 200)
+    expect(back.headers["ratelimit"]).toMatch(/^limit=50, remaining=(4[0-8]|[1-3]\d)\b/)
+    const backA = await eventually(() => send(a.port, "/r", { localAddress: "127.0.0.2" }), (r) => r.headers["ratelimit"] !== undefined)
+    expect(backA.headers["ratelimit"]).toMatch(/^limit=50, remaining=(4[0-8]|[1-3]\d)\b/)
+    expect(a.output()).toContain("rate-limit backend redis is back")
+    expect((await send(b.port, "/health/readiness")).json["details"]).toBeUndefined()
+  })
+})

@@ -117,19 +117,53 @@ for (const b of backends) {
 }
 
 describe("RateLimiter memory backend bounds (many distinct clients)", () => {
-  it("drops buckets idle longer than a full refill and never holds more than 2 × max_clients", () => {
+  it("holds at most max_clients buckets and drops each one refill time after it is full again (idle expiry)", () => {
     const buckets = memoryBuckets({ rate: 1, burst: 3 }, 1000)
     for (let i = 0; i < 5000; i++) buckets.take(`c${i}`, 0)
-    assert.isAtMost(buckets.size(), 2000)
-    // Idle expiry is 3 s (burst / rate): after two windows every idle bucket is gone.
-    buckets.take("x", 3_000)
-    assert.isAbove(buckets.size(), 1)
-    buckets.take("y", 9_001)
+    assert.strictEqual(buckets.size(), 1000)
+    // One token taken at rate 1/s: full again at 1 s, dropped a refill time (burst / rate = 3 s) later
+    buckets.take("x", 500)
+    buckets.take("y", 3_900)
+    assert.strictEqual(buckets.size(), 1000)
+    buckets.take("z", 4_100)
+    assert.strictEqual(buckets.size(), 3)
+    buckets.take("w", 20_000)
     assert.strictEqual(buckets.size(), 1)
     // A spent bucket survives while it is not yet full again.
-    for (let i = 0; i < 4; i++) buckets.take("busy", 10_000)
-    assert.isFalse(buckets.take("busy", 10_500).allowed)
-    assert.isTrue(buckets.take("busy", 11_100).allowed)
+    for (let i = 0; i < 4; i++) buckets.take("busy", 30_000)
+    assert.isFalse(buckets.take("busy", 30_500).allowed)
+    for (let i = 0; i < 50; i++) buckets.take(`d${i}`, 31_000)
+    assert.isTrue(buckets.take("busy", 31_100).allowed)
+    assert.isFalse(buckets.take("busy", 31_100).allowed)
+  })
+
+  it("threat: limit reset by address rotation — at max_clients a depleted bucket is kept while fuller ones exist", () => {
+    const policy = { rate: 0.5, burst: 2 }
+    const buckets = memoryBuckets(policy, 3)
+    assert.deepStrictEqual([0, 1, 2].map(() => buckets.take("limited", 0).allowed), [true, true, false])
+    // six other clients, one request each, through the three places
+    for (let i = 0; i < 6; i++) assert.isTrue(buckets.take(`other-${i}`, 100 + i * 100).allowed)
+    assert.isAtMost(buckets.size(), 3)
+    assert.isFalse(buckets.take("limited", 700).allowed)
+  })
+
+  it("at max_clients a bucket that is full again makes room first (free), before any depleted one", () => {
+    const buckets = memoryBuckets({ rate: 1, burst: 100 }, 3)
+    // "deep": 100 tokens spent at t=0 (full again at 100 s); "shallow": one spent at t=0 (full at 1 s)
+    for (let i = 0; i < 100; i++) buckets.take("deep", 0)
+    buckets.take("shallow", 0)
+    for (let i = 0; i < 50; i++) buckets.take("half", 0)
+    // at 1.2 s "shallow" is full again, the other two are not: a new client takes its place
+    buckets.take("new", 1_200)
+    assert.strictEqual(buckets.size(), 3)
+    // "deep" kept its spent bucket (a new one would have 99 left)
+    assert.strictEqual(buckets.take("deep", 1_200).remaining, 0)
+    // nothing is full: a newcomer replaces the nearest to full ("new", then "newer"), never "deep" or "half"
+    buckets.take("newer", 1_300)
+    buckets.take("newest", 1_400)
+    assert.strictEqual(buckets.size(), 3)
+    assert.strictEqual(buckets.take("deep", 1_500).remaining, 0)
+    assert.strictEqual(buckets.take("half", 1_500).remaining, 50)
   })
 })
 

@@ -1,4 +1,5 @@
 import * as Schema from "effect/Schema"
+import { passwordHashProblem } from "../passwordHash.ts"
 import { withDefault } from "./withDefault.ts"
 
 /**
@@ -9,7 +10,9 @@ export const PasswordHash = Schema.String.pipe(
   Schema.check(Schema.isPattern(
     /^(\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}|scrypt\$\d+\$\d+\$\d+\$[A-Za-z0-9+/]+=*\$[A-Za-z0-9+/]+=*)$/,
     { message: `expected a bcrypt hash ("$2b$10$...") or "scrypt$N$r$p$salt$hash"` }
-  ))
+  )),
+  // The right shape is not enough: parameters node:crypto refuses would make every login a 500.
+  Schema.check(Schema.makeFilter((s: string) => passwordHashProblem(s)))
 )
 
 /** `security.proxy_auth`: Basic proxy authentication (RFC 9110 §11.7.1) for forward and CONNECT requests. */
