@@ -19,6 +19,14 @@ export type OutputStream = "stdout" | "stderr"
 export const KILLED_REASONS = ["timeout", "max_output_bytes", "interrupted"] as const
 export type KilledReason = typeof KILLED_REASONS[number]
 
+/**
+ * How a run ended. `code`, `signal` and `duration_ms` are the program's own: its exit status and the
+ * time from its start to its exit, even when processes it left behind in its group kept stdout or
+ * stderr open after it (the output, and so the answer, ends only when they close or are killed).
+ * `timed_out`: process_timeout ended the program itself. `killed`: why Gatehouse killed the process
+ * group, if it did; `timeout` with `timed_out: false` means the program had exited by itself and what
+ * it left running (holding its output open) was killed at process_timeout.
+ */
 export interface ExitInfo {
   readonly code: number | null
   readonly signal: string | null
@@ -82,3 +90,44 @@ export const makeEventEncoder = () => {
 /** Whole output of a stream for the non-streaming answer: text, or base64 with an encoding marker. */
 export const encodeWhole = (bytes: Buffer): { readonly data: string; readonly encoding?: "base64" } =>
   isUtf8(bytes) ? { data: bytes.toString("utf8") } : { data: bytes.toString("base64"), encoding: "base64" }
+
+/**
+ * Output bytes per piece of the non-streaming answer: a multiple of 3, so base64 pieces join without
+ * padding; as JSON text a piece is at most 6 × this many characters (`\u0001` per control byte).
+ */
+const PIECE_BYTES = 48 * 1024
+
+/** One stream's output as the text of a JSON string value (without its quotes), piece by piece. */
+function* stringPieces(bytes: Buffer, base64: boolean): Generator<string> {
+  for (let from = 0; from < bytes.length;) {
+    let to = Math.min(from + PIECE_BYTES, bytes.length)
+    if (base64) {
+      yield bytes.toString("base64", from, to)
+    } else {
+      // end the piece on a character boundary (the whole is valid UTF-8, so the rest begins one)
+      if (to < bytes.length) to -= incompleteTail(bytes.subarray(from, to))
+      const json = JSON.stringify(bytes.toString("utf8", from, to))
+      yield json.slice(1, json.length - 1)
+    }
+    from = to
+  }
+}
+
+/**
+ * The non-streaming answer `{"pid","stdout","stdout_encoding"?,"stderr","stderr_encoding"?,"code",
+ * "signal","duration_ms","timed_out","killed"}` as JSON text, in pieces of at most
+ * 6 × PIECE_BYTES characters (the same text `encodeWhole` + JSON.stringify give). The output can be up
+ * to cli.max_output_bytes, and as one string its JSON (6 characters per control byte, 4/3 as base64)
+ * would pass V8's longest string (2^29 - 24 characters, ~512 MiB) far below the limits the
+ * configuration accepts: built in pieces, the answer can be sent whatever the output.
+ */
+export function* wholeDocumentPieces(pid: number, stdout: Buffer, stderr: Buffer, exit: ExitInfo): Generator<string> {
+  const outBase64 = !isUtf8(stdout)
+  const errBase64 = !isUtf8(stderr)
+  yield `{"pid":${pid},"stdout":"`
+  yield* stringPieces(stdout, outBase64)
+  yield outBase64 ? `","stdout_encoding":"base64","stderr":"` : `","stderr":"`
+  yield* stringPieces(stderr, errBase64)
+  const rest = JSON.stringify(exit)
+  yield (errBase64 ? `","stderr_encoding":"base64",` : `",`) + rest.slice(1) + "\n"
+}

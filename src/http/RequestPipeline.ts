@@ -198,7 +198,7 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
 
       const adminGate = (run: Run, limit: RateLimitInfo | undefined): Decision => {
         rateLimitHeaders(run, limit)
-        return thenNow(adminAuth(run.req.headers.authorization, run.ctx.clientIp), run, admin)
+        return thenNow(adminAuth(run.req.headers.authorization, run.ctx.clientIp, run.req.url ?? "/", run.req.headers.host), run, admin)
       }
 
       const admin = (run: Run): Decision => {

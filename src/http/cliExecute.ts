@@ -1,21 +1,25 @@
 /**
  * POST /cli/execute (issue 3), dispatched in the `control` phase. In order: switched off → 404;
- * other methods → 405; bearer token (401) or, without a token, loopback clients only (403);
+ * other methods → 405; bearer token (401) or, without a token, loopback clients naming a loopback
+ * host only (403; the Host check stops DNS rebinding, loopbackHost.ts);
  * Content-Type: application/json (415: a browser cannot send that cross-site without a CORS
  * preflight, which this endpoint never grants); body read bounded by the largest body a request
  * within the documented limits can take (413), each part measured decoded as it arrives (400 naming
  * the part: `stdin`, `args.3`); Schema (400 with the field path); allowlist (403); concurrency (429 +
  * Retry-After, no queue); then the process runs in this request's scope. Streaming: process output
  * Stream → NDJSON lines → res.write, waiting for 'drain' when write() says so, so a slow reader slows
- * the process (its pipe fills), not our memory.
+ * the process (its pipe fills), not our memory; a reader that stops for the connection's timeout is
+ * cut (write_timeout), which ends the request and frees its slot.
  */
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { IncomingMessage, ServerResponse } from "node:http"
+import type { Socket } from "node:net"
 import { bearerMatches, bodyCapFor, type FieldError, isLoopback, makePartMeter, parseCliRequest, tokenDigest } from "../domain/cliRequest.ts"
 import { eventOrClose } from "./eventOrClose.ts"
-import { encodeWhole, exitLine, type ExitInfo, makeEventEncoder, startLine } from "../domain/cliEvents.ts"
+import { exitLine, type ExitInfo, makeEventEncoder, startLine, wholeDocumentPieces } from "../domain/cliEvents.ts"
+import { LOOPBACK_HOST_REQUIRED, namesLoopbackHost } from "../domain/loopbackHost.ts"
 import {
   ClientAborted,
   type CommandNotAllowed,
@@ -91,9 +95,23 @@ const readBody = (req: IncomingMessage, res: ServerResponse, limit: number, mete
     return Effect.sync(cleanup)
   })
 
-/** res.write, then wait for 'drain' when the socket buffer is full (or for 'close'). */
-const write = (res: ServerResponse, text: string): Effect.Effect<void> =>
-  res.write(text) ? Effect.void : eventOrClose(res, "drain")
+type Write = (text: string) => Effect.Effect<void>
+
+/**
+ * res.write, then wait for 'drain' when the socket buffer is full (or for 'close'). The connection's
+ * inactivity timeout (`stallMs`: the listener's max(timeouts.read, timeouts.write)) is off while the
+ * process runs, so a program quiet for long does not cut its stream (process_timeout bounds that), and
+ * on only while a write waits: a client that stops reading is cut by the listener's 'timeout' like
+ * any response's (logged `write_timeout`), and the request ends, killing the process and freeing its
+ * slot. Progress resets the timer (Node counts socket writes), so a slow reader is not cut.
+ */
+const makeWrite = (res: ServerResponse, socket: Socket, stallMs: number): Write => {
+  const drained = Effect.suspend(() => {
+    socket.setTimeout(stallMs)
+    return eventOrClose(res, "drain")
+  }).pipe(Effect.ensuring(Effect.sync(() => { if (!socket.destroyed) socket.setTimeout(0) })))
+  return (text) => res.write(text) ? Effect.void : drained
+}
 
 /**
  * spawn's E2BIG: the args (with the environment) are more than the kernel takes for one program
@@ -109,7 +127,7 @@ const recordExit = (ctx: RequestContext, exit: ExitInfo) => {
   if (exit.killed !== null) ctx.outcome = `cli_${exit.killed}`
 }
 
-const streamNdjson = (exec: Execution, res: ServerResponse, ctx: RequestContext) =>
+const streamNdjson = (exec: Execution, res: ServerResponse, ctx: RequestContext, write: Write) =>
   Effect.gen(function*() {
     res.writeHead(200, {
       "content-type": "application/x-ndjson",
@@ -120,14 +138,14 @@ const streamNdjson = (exec: Execution, res: ServerResponse, ctx: RequestContext)
     ctx.status = 200
     const start = startLine(exec.pid)
     ctx.bytesOut += start.length
-    yield* write(res, start)
+    yield* write(start)
     const encoder = makeEventEncoder()
     yield* Stream.runForEachArray(exec.output, (chunks) => {
       let text = ""
       for (const c of chunks) text += encoder.chunk(c.stream, c.data)
       if (text === "") return Effect.void
       ctx.bytesOut += Buffer.byteLength(text)
-      return write(res, text)
+      return write(text)
     })
     const exit = yield* exec.exit
     recordExit(ctx, exit)
@@ -136,7 +154,16 @@ const streamNdjson = (exec: Execution, res: ServerResponse, ctx: RequestContext)
     res.end(tail)
   })
 
-const collectJson = (exec: Execution, res: ServerResponse, ctx: RequestContext) =>
+/** Up to this many characters of JSON, the non-streaming answer is sent whole, with a Content-Length. */
+const INLINE_ANSWER_CHARS = 1024 * 1024
+
+/**
+ * stream: false. The output is held (up to max_output_bytes) until the process ends, then sent as one
+ * JSON document. A small one goes whole with a Content-Length; a larger one is written piece by piece
+ * as it is encoded (chunked, with backpressure), never as one string: its JSON can be 6 times the
+ * output, and V8 refuses strings over ~512 MiB (the answer was a 500 after the process had run).
+ */
+const collectJson = (exec: Execution, res: ServerResponse, ctx: RequestContext, write: Write) =>
   Effect.gen(function*() {
     const out: Record<"stdout" | "stderr", Array<Uint8Array>> = { stdout: [], stderr: [] }
     yield* Stream.runForEachArray(exec.output, (chunks) =>
@@ -145,25 +172,29 @@ const collectJson = (exec: Execution, res: ServerResponse, ctx: RequestContext) 
       }))
     const exit = yield* exec.exit
     recordExit(ctx, exit)
-    const stdout = encodeWhole(Buffer.concat(out.stdout))
-    const stderr = encodeWhole(Buffer.concat(out.stderr))
-    const body = JSON.stringify({
-      pid: exec.pid,
-      stdout: stdout.data,
-      ...(stdout.encoding === undefined ? {} : { stdout_encoding: stdout.encoding }),
-      stderr: stderr.data,
-      ...(stderr.encoding === undefined ? {} : { stderr_encoding: stderr.encoding }),
-      ...exit
-    }) + "\n"
-    res.writeHead(200, {
-      "content-type": "application/json",
-      "content-length": Buffer.byteLength(body),
-      "cache-control": "no-store",
-      "x-request-id": ctx.id
-    })
-    res.end(body)
+    const pieces = wholeDocumentPieces(exec.pid, Buffer.concat(out.stdout), Buffer.concat(out.stderr), exit)
+    out.stdout = out.stderr = []
+    let head = ""
+    let next = pieces.next()
+    while (next.done !== true && head.length < INLINE_ANSWER_CHARS) {
+      head += next.value
+      next = pieces.next()
+    }
+    const headers = { "content-type": "application/json", "cache-control": "no-store", "x-request-id": ctx.id }
     ctx.status = 200
-    ctx.bytesOut = Buffer.byteLength(body)
+    ctx.bytesOut = Buffer.byteLength(head)
+    if (next.done === true) {
+      res.writeHead(200, { ...headers, "content-length": ctx.bytesOut })
+      res.end(head)
+      return
+    }
+    res.writeHead(200, headers)
+    yield* write(head)
+    for (; next.done !== true; next = pieces.next()) {
+      ctx.bytesOut += Buffer.byteLength(next.value)
+      yield* write(next.value)
+    }
+    res.end()
   })
 
 export type CliExecuteError =
@@ -188,13 +219,15 @@ export const makeCliExecute = (runner: CliRunner["Service"], maxBodyBytes: numbe
 
   const run = (req: IncomingMessage, res: ServerResponse, ctx: RequestContext, exec: Execution, stream: boolean): Effect.Effect<void, never, Scope.Scope> =>
     Effect.gen(function*() {
-      // The listener's socket timeout would cut a long-quiet stream: process_timeout bounds it instead.
+      // The listener's socket timeout would cut a long-quiet stream: process_timeout bounds the run
+      // instead, and the timeout applies only while a write waits for the client (makeWrite).
       const socket = req.socket
       const previous = socket.timeout ?? 0
       socket.setTimeout(0)
       yield* Effect.addFinalizer(() => Effect.sync(() => { if (!socket.destroyed) socket.setTimeout(previous) }))
       if (ctx.cli !== undefined) ctx.cli = { ...ctx.cli, pid: exec.pid }
-      yield* (stream ? streamNdjson(exec, res, ctx) : collectJson(exec, res, ctx))
+      const write = makeWrite(res, socket, previous)
+      yield* (stream ? streamNdjson(exec, res, ctx, write) : collectJson(exec, res, ctx, write))
     })
 
   return (req: IncomingMessage, res: ServerResponse, ctx: RequestContext, expectContinue: boolean): Effect.Effect<void, CliExecuteError> =>
@@ -206,6 +239,8 @@ export const makeCliExecute = (runner: CliRunner["Service"], maxBodyBytes: numbe
         if (!bearerMatches(req.headers.authorization, digest)) return yield* new Unauthorized({ realm: "gatehouse-cli" })
       } else if (!isLoopback(ctx.clientIp)) {
         return yield* new Forbidden({ reason: "cli.auth_token is not set: only loopback clients may run commands", rule: "cli.loopback_only" })
+      } else if (!namesLoopbackHost(req.url ?? "/", req.headers.host)) {
+        return yield* new Forbidden({ reason: `cli.auth_token is not set: ${LOOPBACK_HOST_REQUIRED}`, rule: "cli.loopback_only" })
       }
       if (!isJson(req.headers["content-type"])) return yield* new UnsupportedMediaType({ expected: "application/json" })
       if (expectContinue) res.writeContinue()

@@ -45,6 +45,7 @@ export interface Execution {
   /**
    * Waits for the process to exit (run it after `output` ended). After the scope closed it answers at
    * once: the process was killed and waited for (code and signal null if it outlived even SIGKILL).
+   * Its `duration_ms` ends at the program's exit, not when its output ended (see ExitInfo).
    */
   readonly exit: Effect.Effect<ExitInfo>
 }
@@ -67,6 +68,8 @@ const RETRY_AFTER_SECONDS = 1
 interface ExitSignal {
   readonly code: number | null
   readonly signal: NodeJS.Signals | null
+  /** Clock time of the exit (or of giving up on the process): its duration ends here, not when read. */
+  readonly at: number
 }
 
 /** kill(2) on the whole process group; ESRCH (already gone) is fine. */
@@ -132,7 +135,7 @@ export class CliRunner extends Context.Service<CliRunner, {
         })
       )
 
-      const spawnChild = (program: AllowedProgram, args: ReadonlyArray<string>, exited: Deferred.Deferred<ExitSignal>) =>
+      const spawnChild = (program: AllowedProgram, args: ReadonlyArray<string>, exited: Deferred.Deferred<ExitSignal>, clock: Clock.Clock) =>
         Effect.callback<ChildProcessWithoutNullStreams, ProcessSpawnFailed>((resume) => {
           let child: ChildProcessWithoutNullStreams
           try {
@@ -159,7 +162,7 @@ export class CliRunner extends Context.Service<CliRunner, {
           })
           child.once("exit", (code, signal) => {
             counters.finished++
-            Deferred.doneUnsafe(exited, Effect.succeed({ code, signal }))
+            Deferred.doneUnsafe(exited, Effect.succeed({ code, signal, at: clock.currentTimeMillisUnsafe() }))
           })
           child.once("spawn", () => resume(Effect.succeed(child)))
         })
@@ -168,7 +171,7 @@ export class CliRunner extends Context.Service<CliRunner, {
        * SIGTERM the group, SIGKILL after the grace period, then SIGKILL whatever is left in the group.
        * A process that outlives SIGKILL (uninterruptible sleep) is given up on: its exit is unknown.
        */
-      const terminate = (pid: number, exited: Deferred.Deferred<ExitSignal>) =>
+      const terminate = (pid: number, exited: Deferred.Deferred<ExitSignal>, clock: Clock.Clock) =>
         Effect.gen(function*() {
           if (!(yield* Deferred.isDone(exited))) {
             signalGroup(pid, "SIGTERM")
@@ -176,7 +179,7 @@ export class CliRunner extends Context.Service<CliRunner, {
             if (done._tag === "None") {
               signalGroup(pid, "SIGKILL")
               const gone = yield* Deferred.await(exited).pipe(Effect.timeoutOption(AFTER_KILL_MS))
-              if (gone._tag === "None") yield* Deferred.succeed(exited, { code: null, signal: null })
+              if (gone._tag === "None") yield* Deferred.succeed(exited, { code: null, signal: null, at: clock.currentTimeMillisUnsafe() })
             }
           }
           signalGroup(pid, "SIGKILL")
@@ -202,14 +205,17 @@ export class CliRunner extends Context.Service<CliRunner, {
 
       const start = Effect.fnUntraced(function*(program: AllowedProgram, args: ReadonlyArray<string>, stdin: Uint8Array | undefined) {
         yield* slot
-        const startedAt = yield* Clock.currentTimeMillis
+        const clock = yield* Clock.Clock
+        const startedAt = clock.currentTimeMillisUnsafe()
         const exited = Deferred.makeUnsafe<ExitSignal>()
         let killed: KilledReason | null = null
-        const child = yield* Effect.acquireRelease(spawnChild(program, args, exited), (c) =>
+        /** process_timeout ended the program itself (not only what it left running after its exit). */
+        let timedOut = false
+        const child = yield* Effect.acquireRelease(spawnChild(program, args, exited, clock), (c) =>
           Effect.gen(function*() {
             // Still running when the scope closes: the request ended first (client gone, shutdown).
             if (killed === null && !(yield* Deferred.isDone(exited))) killed = "interrupted"
-            yield* terminate(c.pid!, exited)
+            yield* terminate(c.pid!, exited, clock)
           }).pipe(Effect.ensuring(Effect.sync(() => live.delete(c)))))
         const pid = child.pid!
         live.add(child)
@@ -220,15 +226,18 @@ export class CliRunner extends Context.Service<CliRunner, {
 
         const capHit = Deferred.makeUnsafe<void>()
         // Watchdog: the first of process_timeout and the output cap kills the group; lives as long as the scope.
+        // It also runs after the program exited while processes it left in its group hold its output open.
         yield* Effect.raceFirst(
           Effect.as(Effect.sleep(cli.process_timeout), "timeout" as const),
           Effect.as(Deferred.await(capHit), "max_output_bytes" as const)
         ).pipe(
           Effect.flatMap((reason) => {
             killed = reason
-            if (reason === "timeout") counters.timed_out++
-            else counters.output_capped++
-            return terminate(pid, exited)
+            if (reason === "timeout") {
+              counters.timed_out++
+              timedOut = !Deferred.isDoneUnsafe(exited)
+            } else counters.output_capped++
+            return terminate(pid, exited, clock)
           }),
           Effect.forkScoped
         )
@@ -246,11 +255,8 @@ export class CliRunner extends Context.Service<CliRunner, {
           Stream.takeUntil(() => total > limit)
         )
 
-        const exit = Effect.gen(function*() {
-          const { code, signal } = yield* Deferred.await(exited)
-          const now = yield* Clock.currentTimeMillis
-          return { code, signal, duration_ms: now - startedAt, timed_out: killed === "timeout", killed } satisfies ExitInfo
-        })
+        const exit = Effect.map(Deferred.await(exited), ({ at, code, signal }) =>
+          ({ code, signal, duration_ms: at - startedAt, timed_out: timedOut, killed }) satisfies ExitInfo)
         return { pid, output, exit } satisfies Execution
       })
 

@@ -38,6 +38,11 @@ describe("admin endpoints with security.admin_token", () => {
     expect(r.json["status"]).toBe("running")
   })
 
+  it("with a token, the Host a client names does not matter (the token is the check)", async () => {
+    const r = await send(proxy.port, "/admin/status", { headers: { host: "proxy.example.net:8080", authorization: "Bearer s3cret-admin" } })
+    expect(r.status).toBe(200)
+  })
+
   it.skipIf(externalV4 === undefined)("with a token, a non-loopback client with the right token is admitted (and refused without)", async () => {
     const opts = { connectTo: externalV4!, localAddress: externalV4! }
     expect((await send(proxy.port, "/admin/status", opts)).status).toBe(401)
@@ -55,6 +60,17 @@ describe("admin endpoints without an admin token: loopback only", () => {
   it("any 127.0.0.0/8 client is served", async () => {
     expect((await send(proxy.port, "/admin/status")).status).toBe(200)
     expect((await send(proxy.port, "/admin/status", { localAddress: "127.0.0.7" })).status).toBe(200)
+  })
+
+  it("threat: DNS rebinding — a loopback client naming another host (a rebound page's Host) gets 403", async () => {
+    for (const host of [`attacker.example:${proxy.port}`, "attacker.example", `localhost.attacker.example:${proxy.port}`]) {
+      const r = await send(proxy.port, "/admin/status", { headers: { host, origin: `http://${host}` } })
+      expect(r.status, host).toBe(403)
+      expect(r.json["detail"], host).toContain("loopback host")
+    }
+    for (const host of [`localhost:${proxy.port}`, "LOCALHOST", `127.0.0.1:${proxy.port}`, "127.9.9.9", `[::1]:${proxy.port}`]) {
+      expect((await send(proxy.port, "/admin/status", { headers: { host } })).status, host).toBe(200)
+    }
   })
 
   it.skipIf(externalV4 === undefined)("threat: remote use of the control plane — a non-loopback client gets 403", async () => {

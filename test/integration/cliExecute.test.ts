@@ -4,6 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
+import { type IncomingMessage, request } from "node:http"
 import { connect } from "node:net"
 import { networkInterfaces, tmpdir } from "node:os"
 import { join } from "node:path"
@@ -14,6 +15,21 @@ import { type RunningProxy, startProxy } from "../fixtures/proxy.ts"
 const TOKEN = "s3cret-token"
 const PYTHON3 = "/usr/bin/python3"
 const exitOf = (events: ReadonlyArray<CliEvent>) => events.at(-1)!
+
+/** POST /cli/execute with any headers (fetch would not send our Host): status and body text. */
+const post = (port: number, body: unknown, headers: Record<string, string>): Promise<{ status: number; body: string }> =>
+  new Promise((resolve, reject) => {
+    const text = JSON.stringify(body)
+    const req = request({ host: "127.0.0.1", port, path: "/cli/execute", method: "POST", agent: false, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(text), ...headers } }, (res) => {
+      let got = ""
+      res.setEncoding("utf8")
+      res.on("data", (c: string) => (got += c))
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: got }))
+      res.on("error", reject)
+    })
+    req.on("error", reject)
+    req.end(text)
+  })
 
 /** The access-log entry a predicate picks, once written (bounded wait: lines are written when a request ends). */
 const logged = async (proxy: RunningProxy, pick: (e: Record<string, unknown>) => boolean): Promise<Record<string, unknown>> => {
@@ -223,6 +239,10 @@ describe("POST /cli/execute", () => {
       const basic = await execute(proxy.url, { command: "node" }, { headers: { authorization: `Basic ${TOKEN}` } })
       expect(basic.status).toBe(401)
     })
+    it("with a token, the Host a client names does not matter (the token is the check)", async () => {
+      const r = await post(proxy.port, { command: "node", args: ["-e", "1"], stream: false }, { host: "proxy.example.net:8080", authorization: `Bearer ${TOKEN}` })
+      expect(r.status).toBe(200)
+    })
   })
 
   describe("request validation", () => {
@@ -325,7 +345,7 @@ describe("POST /cli/execute body size follows the documented limits (max_stdin_b
         sock.on("close", () => resolve(text))
         sock.on("error", () => resolve(text))
       })
-      sock.write("POST /cli/execute HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n")
+      sock.write("POST /cli/execute HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n")
       const spaces = " ".repeat(1024 * 1024)
       const chunk = `${spaces.length.toString(16)}\r\n${spaces}\r\n`
       sock.write(`12\r\n{"command":"node",\r\n`)
@@ -352,7 +372,7 @@ describe("POST /cli/execute under server.limits.max_body_bytes", () => {
       })
       // 100 KiB of stdin: within max_stdin_bytes (1 MB) and the CLI's own body cap, over 64 KB
       const body = JSON.stringify({ command: "node", args: ["-e", ""], stdin: "s".repeat(100 * 1024) })
-      sock.write("POST /cli/execute HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n")
+      sock.write("POST /cli/execute HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n")
       sock.write(`${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`)
       expect((await answer).split("\r\n")[0]).toMatch(/^HTTP\/1\.1 413 /)
       sock.destroy()
@@ -429,6 +449,27 @@ describe("POST /cli/execute limits", () => {
 const externalIpv4 = Object.values(networkInterfaces()).flat().find((i) => i?.family === "IPv4" && !i.internal)?.address
 
 describe("POST /cli/execute without auth_token", () => {
+  it("threat: DNS rebinding — a loopback client naming another host (a rebound page's Host) gets 403, before anything runs", async () => {
+    const proxy = await startProxy({ cli: { enabled: true, allowed_commands: [NODE] } })
+    try {
+      const dir = mkdtempSync(join(tmpdir(), "gatehouse-cli-"))
+      const marker = join(dir, "ran")
+      const body = { command: "node", args: ["-e", `require("fs").writeFileSync(${JSON.stringify(marker)}, "")`], stream: false }
+      for (const host of [`attacker.example:${proxy.port}`, "attacker.example", `127.0.0.1.attacker.example:${proxy.port}`]) {
+        const r = await post(proxy.port, body, { host, origin: `http://${host}` })
+        expect(r.status, host).toBe(403)
+        expect((JSON.parse(r.body) as { detail: string }).detail, host).toContain("loopback host")
+      }
+      expect(existsSync(marker)).toBe(false)
+      for (const host of [`localhost:${proxy.port}`, `127.0.0.1:${proxy.port}`, "127.0.0.2", `[::1]:${proxy.port}`]) {
+        expect((await post(proxy.port, { command: "node", args: ["-e", "1"], stream: false }, { host })).status, host).toBe(200)
+      }
+      rmSync(dir, { recursive: true, force: true })
+    } finally {
+      await proxy.stop()
+    }
+  })
+
   it.skipIf(externalIpv4 === undefined)("threat: remote code execution — refuses non-loopback clients with 403", async () => {
     const proxy = await startProxy({ server: { host: "0.0.0.0" }, cli: { enabled: true, allowed_commands: [NODE] } })
     try {
@@ -449,7 +490,7 @@ describe("POST /cli/execute backpressure", () => {
     const body = JSON.stringify({ command: "node", args: [fixture("flood.mjs"), String(32 * 1024 * 1024)] })
     const sock = connect(proxy.port, "127.0.0.1")
     try {
-      sock.write(`POST /cli/execute HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`)
+      sock.write(`POST /cli/execute HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`)
       let head = ""
       const pid = await new Promise<number>((resolve) => {
         const onData = (c: Buffer) => {
@@ -471,6 +512,131 @@ describe("POST /cli/execute backpressure", () => {
       expect(await waitGone(pid)).toBe(true)
     } finally {
       sock.destroy()
+      await proxy.stop()
+    }
+  })
+})
+
+describe("POST /cli/execute: a client that stops reading (threat: slot exhaustion by stalled readers)", () => {
+  it("is cut after the write timeout (logged write_timeout): its process is killed and its slot freed for others", async () => {
+    const proxy = await startProxy({
+      server: { timeouts: { read: "1s", write: "1s" } },
+      cli: { enabled: true, max_concurrent: 1, process_timeout: "60s", max_output_bytes: "200MB", allowed_commands: [NODE] }
+    })
+    const body = JSON.stringify({ command: "node", args: [fixture("flood.mjs"), String(64 * 1024 * 1024)] })
+    const sock = connect(proxy.port, "127.0.0.1")
+    try {
+      sock.write(`POST /cli/execute HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`)
+      let head = ""
+      const pid = await new Promise<number>((resolve) => {
+        const onData = (c: Buffer) => {
+          head += c.toString("latin1")
+          const m = /"type":"start","pid":(\d+)/.exec(head)
+          if (m !== null) {
+            sock.off("data", onData)
+            sock.pause() // and never reads again: more output than the socket buffers hold is waiting
+            resolve(Number(m[1]))
+          }
+        }
+        sock.on("data", onData)
+      })
+      const entry = await logged(proxy, (e) => (e.cli as { pid?: number } | undefined)?.pid === pid)
+      expect(entry.outcome).toBe("write_timeout")
+      expect(entry.status).toBe(200)
+      expect(entry.cli).toMatchObject({ killed: "interrupted" })
+      expect(await waitGone(pid)).toBe(true)
+      expect(sample(await scrape(proxy.metricsPort), "gatehouse_cli_processes_running")).toBe(0)
+      // the one slot is free again while the stalled client is still connected
+      const next = await execute(proxy.url, { command: "node", args: ["-e", "1"], stream: false })
+      expect(next.status).toBe(200)
+      await next.body?.cancel()
+    } finally {
+      sock.destroy()
+      await proxy.stop()
+    }
+  })
+})
+
+describe("POST /cli/execute stream: false with a large max_output_bytes", () => {
+  let proxy: RunningProxy
+  beforeAll(async () => {
+    proxy = await startProxy({ cli: { enabled: true, max_output_bytes: "200MB", allowed_commands: [NODE] } })
+  })
+  afterAll(() => proxy.stop())
+
+  it("answers output whose JSON is longer than V8's longest string (90 MiB of control bytes → 540 MiB of \\u0001), not 500", async () => {
+    const n = 90 * 1024 * 1024
+    const text = JSON.stringify({ command: "node", args: ["-e", `process.stdout.write(Buffer.alloc(${n}, 1))`], stream: false })
+    const res = await new Promise<IncomingMessage>((resolve, reject) => {
+      const req = request({ host: "127.0.0.1", port: proxy.port, path: "/cli/execute", method: "POST", agent: false, headers: { "content-type": "application/json" } }, resolve)
+      req.on("error", reject)
+      req.end(text)
+    })
+    expect(res.statusCode).toBe(200)
+    expect(res.headers["content-type"]).toBe("application/json")
+    expect(res.headers["transfer-encoding"]).toBe("chunked")
+    // Read as bytes (the test cannot hold it as one string either): the stdout value must be n escapes.
+    const pattern = Buffer.from("\\u0001".repeat(64 * 1024))
+    const prefix = /^\{"pid":\d+,"stdout":"/
+    let headLength = -1
+    let tail = Buffer.alloc(0)
+    let total = 0
+    let mismatches = 0
+    for await (const bytes of res as AsyncIterable<Buffer>) {
+      let from = 0
+      if (headLength < 0) {
+        const m = prefix.exec(bytes.subarray(0, 64).toString("latin1"))
+        if (m === null) throw new Error(`unexpected start: ${bytes.subarray(0, 64).toString("latin1")}`)
+        headLength = m[0].length
+        from = headLength
+      }
+      // the bytes of the stdout value in this chunk, compared with the escapes where they fall
+      const end = Math.min(bytes.length, headLength + 6 * n - total)
+      for (let i = from; i < end; i += pattern.length - 6) {
+        const j = Math.min(end, i + pattern.length - 6)
+        const phase = (total + i - headLength) % 6
+        if (!bytes.subarray(i, j).equals(pattern.subarray(phase, phase + j - i))) mismatches++
+      }
+      if (end < bytes.length) tail = Buffer.concat([tail, bytes.subarray(Math.max(end, from))])
+      total += bytes.length
+    }
+    expect(mismatches).toBe(0)
+    const rest = JSON.parse(`{"stdout":"${tail.toString()}`) as Record<string, unknown>
+    expect(rest).toMatchObject({ stdout: "", stderr: "", code: 0, signal: null, timed_out: false, killed: null })
+    expect(total).toBe(headLength + 6 * n + tail.length)
+  }, 120_000) // 90 MiB through a pipe and 540 MiB back: slow on a busy machine, not a timing assertion
+
+  it("a document sent in pieces is the same JSON: characters across piece boundaries stay whole, base64 joins", async () => {
+    // 3 MiB of 1-4 byte characters on stdout (pieces end on character boundaries), bytes that are not UTF-8 on stderr
+    const script = `const t = "aé€😀".repeat(300000); process.stdout.write(t); const b = Buffer.alloc(200001); for (let i = 0; i < b.length; i++) b[i] = (i * 7) & 255; process.stderr.write(b)`
+    const res = await execute(proxy.url, { command: "node", args: ["-e", script], stream: false })
+    expect(res.status).toBe(200)
+    expect(res.headers.get("transfer-encoding")).toBe("chunked")
+    const body = await res.json() as Record<string, unknown>
+    expect(body.stdout).toBe("aé€😀".repeat(300000))
+    expect(body.stdout_encoding).toBeUndefined()
+    expect(body.stderr_encoding).toBe("base64")
+    const stderr = Buffer.from(body.stderr as string, "base64")
+    expect(stderr.length).toBe(200001)
+    expect(stderr.every((b, i) => b === ((i * 7) & 255))).toBe(true)
+    expect(body).toMatchObject({ code: 0, signal: null, timed_out: false, killed: null })
+  })
+})
+
+describe("POST /cli/execute: a program that exits while a process it started holds its stdout", () => {
+  it("the exit event has the program's code and duration, timed_out false; what it left is killed at process_timeout (killed: timeout)", async () => {
+    const proxy = await startProxy({ cli: { enabled: true, process_timeout: "2s", allowed_commands: [NODE] } })
+    try {
+      // the background child inherits the stdout pipe and outlives the program
+      const script = `const c = require("child_process").spawn(process.execPath, ["-e", "setTimeout(() => {}, 600000)"], { stdio: "inherit" }); c.unref(); console.log(JSON.stringify({ child: c.pid }))`
+      const events = await allEvents(await execute(proxy.url, { command: "node", args: ["-e", script] }))
+      const { child } = JSON.parse(outputOf(events, "stdout").toString()) as { child: number }
+      const exit = exitOf(events)
+      expect(exit).toMatchObject({ type: "exit", code: 0, signal: null, timed_out: false, killed: "timeout" })
+      // the program's own life, not the 2 s its background child held the output open
+      expect(exit.duration_ms).toBeLessThan(2000)
+      expect(await waitGone(child)).toBe(true)
+    } finally {
       await proxy.stop()
     }
   })

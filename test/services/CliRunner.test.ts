@@ -2,10 +2,16 @@
 import { assert, describe, expect, it, layer } from "@effect/vitest"
 import { Deferred, Effect, Exit, Fiber, Layer, Stream } from "effect"
 import { TestClock } from "effect/testing"
+import { existsSync } from "node:fs"
 import { applyEnv } from "../../src/domain/config/overrides.ts"
 import { CliRunner, type Execution } from "../../src/services/CliRunner.ts"
 import { Config, decodeConfig } from "../../src/services/Config.ts"
 import { fixture, isRunning, NODE } from "../fixtures/cli.ts"
+
+/** Gone and reaped by Node (no /proc entry, not even a zombie): its 'exit' event has been emitted. */
+const reaped = async (pid: number): Promise<void> => {
+  for (let waited = 0; waited < 5000 && existsSync(`/proc/${pid}`); waited += 10) await new Promise((r) => setTimeout(r, 10))
+}
 
 const runnerLayer = CliRunner.layer.pipe(
   Layer.provide(Config.layerOf({
@@ -59,6 +65,23 @@ layer(runnerLayer)("CliRunner", (it) => {
       yield* Fiber.interrupt(request)
       assert.isFalse(isRunning(exec.pid))
       expect(yield* exec.exit).toMatchObject({ code: null, signal: "SIGTERM", timed_out: false, killed: "interrupted" })
+    }))
+
+  it.effect("a program that exits while a background child holds its stdout: the exit has its own code and duration, timed_out false", () =>
+    Effect.gen(function*() {
+      const runner = yield* CliRunner
+      const program = yield* runner.resolve("node")
+      // the child inherits the stdout pipe and outlives the program
+      const script = `require("child_process").spawn(process.execPath, ["-e", "setTimeout(() => {}, 600000)"], { stdio: "inherit" }).unref()`
+      const result = yield* Effect.scoped(Effect.gen(function*() {
+        const exec = yield* runner.start(program, ["-e", script], undefined)
+        const reader = yield* Stream.runDrain(exec.output).pipe(Effect.forkChild)
+        yield* Effect.promise(() => reaped(exec.pid)) // the program exited at TestClock time 0
+        yield* TestClock.adjust("60 seconds") // process_timeout: the group (the child) is killed, the output ends
+        yield* Fiber.join(reader)
+        return yield* exec.exit
+      }))
+      expect(result).toEqual({ code: 0, signal: null, duration_ms: 0, timed_out: false, killed: "timeout" })
     }))
 
   it.effect("resolves only listed programs that exist (missing entries are skipped at start-up)", () =>
