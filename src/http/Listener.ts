@@ -68,7 +68,8 @@ export const makeListener = Effect.gen(function*() {
     tracker,
     requestId: pipeline.requestId,
     clientIp,
-    log: accessLog.log
+    log: accessLog.log,
+    metrics
   })
 
   // server.tls: an HTTPS listener with the same options (tlsListener.ts)

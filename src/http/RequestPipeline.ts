@@ -38,7 +38,7 @@ import { isCliPath, makeCliExecute } from "./cliExecute.ts"
 import { composeSinks } from "./composeSinks.ts"
 import { thenNow } from "./decidedNow.ts"
 import { type ControlAnswer, controlAnswer, writeControl } from "./controlEndpoints.ts"
-import { isMetricsRequest, mainPortMetrics } from "./metricsEndpoint.ts"
+import { isMetricsRequest, metricsAnswer } from "./metricsEndpoint.ts"
 import { problemFor, writeProblem } from "./errorResponse.ts"
 import { recordBodyRefusal, wasCut } from "./socketTimeouts.ts"
 import { filterPhase, logRefusal, refusalFor, withVerdict } from "./phases/filter.ts"
@@ -107,7 +107,7 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
       const metrics = yield* Metrics
       const tracing = yield* Tracing
       const compression = yield* Compression
-      const serveMetrics = mainPortMetrics(metrics, config.metrics.on_main_port)
+      const serveMetrics = metricsAnswer(metrics, config.metrics.on_main_port)
       metrics.observePools(upstream.poolStats)
       // Chosen once here: no per-request work for what is switched off.
       const compress = compression.enabled
@@ -181,11 +181,13 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
           if (isCliPath(t.path)) return thenNow(admit(run), run, cli)
           if (serveMetrics !== undefined && isMetricsRequest(ctx.method, t.path)) {
             ctx.kind = "control"
-            ctx.status = 200
-            serveMetrics(req, res)
-            return ANSWERED
+            return thenNow(serveMetrics(req, res, ctx), run, answeredEarly)
           }
-          if (isAdminPath(t.path)) return thenNow(admit(run), run, adminGate)
+          if (isAdminPath(t.path)) {
+            // the proxy's own endpoint, refused (401/403/429) or not: logged and counted as control
+            ctx.kind = "control"
+            return thenNow(admit(run), run, adminGate)
+          }
           return health(run)
         }
         return maxForwardsPhase(run)

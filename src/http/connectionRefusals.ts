@@ -1,6 +1,6 @@
 /**
- * What the listener answers itself, outside the request pipeline. Each request is answered and logged
- * once, and the connection closed lingering (lingeringClose.ts):
+ * What the listener answers itself, outside the request pipeline. Each request is answered, logged and
+ * counted in the metrics (`route="invalid"`) once, and the connection closed lingering (lingeringClose.ts):
  *  - a head the parser refuses (400 framing, 414, 431: clientError.ts), or that is not complete within
  *    `timeouts.read` (408) — whichever timer notices first: Node's `headersTimeout` check or the
  *    connection's inactivity timeout;
@@ -11,12 +11,14 @@
  * parse errors in it and its end are dropped. A connection that never sent a byte is closed at the
  * timeout without an answer or a line (no request was made).
  */
-import type { IncomingMessage, ServerResponse } from "node:http"
+import { type IncomingMessage, METHODS, type ServerResponse } from "node:http"
 import type { Duplex } from "node:stream"
 import { HeadersTooLarge } from "../domain/errors.ts"
-import type { AccessEntry } from "../services/AccessLog.ts"
-import { EOF_MID_MESSAGE, isParserError, type ParserError, problemForParserError, REQUEST_TIMEOUT, requestLineOf } from "./clientError.ts"
-import { type ConnectionTracker, headBeganAt, requestBeganAt, requestReadingBody, responseInFlight } from "./connectionState.ts"
+import { newRequestContext } from "../domain/RequestContext.ts"
+import { type AccessEntry, accessEntry } from "../services/AccessLog.ts"
+import type { MetricsHooks } from "../services/Metrics.ts"
+import { EOF_MID_MESSAGE, isParserError, type ParserError, problemForParserError, REQUEST_TIMEOUT, type RequestLine, requestLineOf } from "./clientError.ts"
+import { type ConnectionTracker, headBeganAt, headBytes, requestBeganAt, requestReadingBody, responseInFlight } from "./connectionState.ts"
 import { type Problem, problemBody, problemBytes, problemFor, writeProblem } from "./errorResponse.ts"
 import { closeLingering, isClosing } from "./lingeringClose.ts"
 import { cutOnTimeout, markBodyRefused } from "./socketTimeouts.ts"
@@ -32,6 +34,11 @@ export interface RefusalDeps {
   readonly requestId: (incoming: string | undefined) => string
   readonly clientIp: (socket: object) => string
   readonly log: (entry: AccessEntry) => void
+  /**
+   * Where each refusal is counted (`route="invalid"`), as the pipeline counts where it logs. (Optional
+   * only until Listener.ts passes its Metrics hooks here.)
+   */
+  readonly metrics: Pick<MetricsHooks, "request">
 }
 
 export interface ConnectionRefusals {
@@ -58,39 +65,47 @@ export const headerSectionBytes = (rawHeaders: ReadonlyArray<string>): number =>
 
 const header = (name: string, value: string): string => `${name}: ${value}\r\n`
 
+/** The methods Node's parser accepts (a head it was still reading began with one of them). */
+const KNOWN_METHODS: ReadonlySet<string> = new Set(METHODS)
+
 export const makeConnectionRefusals = (deps: RefusalDeps): ConnectionRefusals => {
   const timedOut = problemForParserError({ name: "Error", message: "", code: REQUEST_TIMEOUT }, deps.maxUrlBytes, deps.maxHeaderBytes)
   const tooLarge = problemFor(new HeadersTooLarge({ limit: deps.maxHeaderBytes }))
 
-  /** Milliseconds since the connection's current request began (first byte of its head, or the accept). */
-  const sinceRequestBegan = (socket: object): number => {
-    const began = requestBeganAt(socket)
-    return began === undefined ? 0 : Math.round(Number(deps.now() - began) / 1e3) / 1e3
+  /**
+   * Counts and logs a request refused here: `kind` "invalid", its duration from the first byte of its
+   * head (or the accept), `bytes_in` 0 (no body was read: it counts bodies, as for every request).
+   */
+  const record = (socket: object, line: { method: string; url: string }, problem: Problem, bytesOut: number, outcome: string, id: string): void => {
+    const now = deps.now()
+    const ctx = newRequestContext(id, requestBeganAt(socket) ?? now, deps.clientIp(socket), line.method, line.url)
+    ctx.status = problem.status
+    ctx.bytesOut = bytesOut
+    ctx.outcome = outcome
+    deps.metrics.request(ctx, now - ctx.startNs)
+    deps.log(accessEntry(ctx, now - ctx.startNs))
   }
 
-  const entry = (socket: object, line: { method: string; url: string }, problem: Problem, bytesIn: number, bytesOut: number, outcome: string, id: string): AccessEntry => ({
-    request_id: id,
-    client_ip: deps.clientIp(socket),
-    method: line.method,
-    url: line.url,
-    status: problem.status,
-    bytes_in: bytesIn,
-    bytes_out: bytesOut,
-    duration_ms: sinceRequestBegan(socket),
-    upstream: "",
-    outcome,
-    kind: "invalid"
-  })
+  /**
+   * The request line of a refused head: in the read the parser refused, or (a head that timed out:
+   * no read failed) in the bytes the connection tracker kept of it. Those may begin with the end of an
+   * earlier message in the same read: a method Node's parser does not know cannot be this head's.
+   */
+  const lineOf = (socket: object, err: ParserError): RequestLine | undefined => {
+    if (err.rawPacket !== undefined) return requestLineOf(err.rawPacket, err.bytesParsed)
+    const line = requestLineOf(headBytes(socket))
+    return line !== undefined && KNOWN_METHODS.has(line.method) ? line : undefined
+  }
 
   /** Answers a head that got no further (refused, or timed out), closes, logs its line. */
   const refuseHead = (socket: Duplex, problem: Problem, err: ParserError): void => {
-    const line = requestLineOf(err.rawPacket, err.bytesParsed)
+    const line = lineOf(socket, err)
     const known = line !== undefined ? { method: line.method, url: line.target.length <= deps.maxUrlBytes ? line.target : "-" } : { method: "-", url: "-" }
     // a response to an earlier pipelined request still holds the connection: this answer cannot go
     // before it (RFC 9112 §9.3.2), so the connection is cut instead
     const answered = responseInFlight(socket) === undefined
     const id = deps.requestId(undefined)
-    deps.log(entry(socket, known, problem, err.rawPacket?.length ?? 0, answered ? Buffer.byteLength(problemBody(problem)) : 0, `parse_error:${err.code}`, id))
+    record(socket, known, problem, answered ? Buffer.byteLength(problemBody(problem)) : 0, `parse_error:${err.code}`, id)
     if (answered) closeLingering(socket, problemBytes(problem, header("x-request-id", id)))
     else socket.destroy()
   }
@@ -139,7 +154,7 @@ export const makeConnectionRefusals = (deps: RefusalDeps): ConnectionRefusals =>
   const logOversize = (req: IncomingMessage): string => {
     const rid = req.headers["x-request-id"]
     const id = deps.requestId(typeof rid === "string" ? rid : undefined)
-    deps.log(entry(req.socket, { method: req.method ?? "-", url: req.url ?? "-" }, tooLarge, 0, Buffer.byteLength(problemBody(tooLarge)), "HeadersTooLarge", id))
+    record(req.socket, { method: req.method ?? "-", url: req.url ?? "-" }, tooLarge, Buffer.byteLength(problemBody(tooLarge)), "HeadersTooLarge", id)
     deps.tracker.headDelivered(req.socket)
     return id
   }

@@ -8,6 +8,10 @@
  *    byte of each message: the moment Node's own `headersTimeout` counts from), which Node leaves empty,
  *    stamps the time on the socket; a delivered head ('request', 'checkContinue', 'checkExpectation',
  *    'connect', 'upgrade') clears it (`headDelivered`).
+ *  - the bytes of a head not yet delivered (for the log line of one that times out: Node's parser keeps
+ *    them in C++): the parser's `kOnExecute` callback, which Node calls after each read it parsed
+ *    (connection's own bound function, wrapped here), copies the read (`getCurrentBuffer`) only while a
+ *    head is still under way after it — a head that arrives whole in one read costs nothing.
  *  - body being read: `parser.incoming`, the IncomingMessage of the message being parsed, not `complete`;
  *    its `_dump()` drops the rest of it.
  *  - response in flight: `socket._httpMessage`, the ServerResponse that holds the socket.
@@ -16,12 +20,27 @@ import type { IncomingMessage, ServerResponse } from "node:http"
 
 const HEAD_BEGAN = Symbol("gatehouse/headBegan")
 const ACCEPTED = Symbol("gatehouse/accepted")
+const HEAD_BYTES = Symbol("gatehouse/headBytes")
+const READS = Symbol("gatehouse/reads")
+
+/**
+ * How much of a head under way is kept: room for a request line within the default `max_url_bytes`
+ * (8 KiB) and what came before it in its read. A longer request line is logged as `-`.
+ */
+const HEAD_BYTES_KEPT = 16384
 
 interface Parser {
   incoming?: IncomingMessage | null
   socket?: object | null
+  getCurrentBuffer?: () => Buffer
   [slot: number]: unknown
-  readonly constructor: { readonly kOnMessageBegin?: number }
+  readonly constructor: { readonly kOnMessageBegin?: number; readonly kOnExecute?: number }
+}
+
+/** The reads of a head under way, from the one it began in, up to HEAD_BYTES_KEPT bytes in all (keepHeadBytes). */
+interface HeadBytes {
+  readonly reads: Array<Buffer>
+  length: number
 }
 
 interface Connection {
@@ -29,6 +48,9 @@ interface Connection {
   _httpMessage?: ServerResponse | null
   [HEAD_BEGAN]?: bigint | undefined
   [ACCEPTED]?: bigint | undefined
+  [HEAD_BYTES]?: HeadBytes | undefined
+  /** The kOnExecute wrapper installed on the connection's current parser. */
+  [READS]?: ((this: Parser, ret: unknown) => unknown) | undefined
 }
 
 export interface ConnectionTracker {
@@ -42,28 +64,87 @@ export interface ConnectionTracker {
 export const makeConnectionTracker = (now: () => bigint): ConnectionTracker => {
   function onMessageBegin(this: Parser): void {
     const socket = this.socket as Connection | null | undefined
-    if (socket != null) socket[HEAD_BEGAN] = now()
+    if (socket == null) return
+    socket[HEAD_BEGAN] = now()
+    // a new head: the bytes kept for the previous one (if any) are not its
+    socket[HEAD_BYTES] = undefined
   }
-  /** Puts the stamp on the connection's current parser (a connection handed back to the server gets a new one). */
+  /** Puts the stamp and the read watch on the connection's current parser (a connection handed back to the server gets a new one). */
   const hook = (socket: Connection): void => {
     const parser = socket.parser
     if (parser == null) return
     const slot = parser.constructor.kOnMessageBegin
     if (typeof slot === "number" && parser[slot] !== onMessageBegin) parser[slot] = onMessageBegin
+    watchReads(socket, parser)
   }
   return {
     accepted: (socket) => {
       const c = socket as Connection
       c[ACCEPTED] = now()
       c[HEAD_BEGAN] = undefined
+      c[HEAD_BYTES] = undefined
       hook(c)
     },
     headDelivered: (socket) => {
       const c = socket as Connection
       c[HEAD_BEGAN] = undefined
+      c[HEAD_BYTES] = undefined
       hook(c)
     }
   }
+}
+
+/**
+ * Wraps the parser's `kOnExecute` (Node's function bound to this connection, set at accept; Node
+ * clears it when the parser is freed, so the wrapper, which holds the socket, goes with it).
+ */
+const watchReads = (socket: Connection, parser: Parser): void => {
+  const slot = parser.constructor.kOnExecute
+  if (typeof slot !== "number") return
+  const inner = parser[slot]
+  if (typeof inner !== "function" || inner === socket[READS]) return
+  const onExecute = function(this: Parser, ret: unknown): unknown {
+    if (socket[HEAD_BEGAN] !== undefined) keepHeadBytes(socket, this)
+    return (inner as (this: Parser, ret: unknown) => unknown).call(this, ret)
+  }
+  socket[READS] = onExecute
+  parser[slot] = onExecute
+}
+
+/**
+ * A read after which a head is still under way: kept, up to HEAD_BYTES_KEPT bytes in all. Of the read
+ * the head began in, from after its last empty line (where a pipelined message after a bodiless one
+ * starts; Node does not say where in the read the head began).
+ */
+const keepHeadBytes = (socket: Connection, parser: Parser): void => {
+  const kept = socket[HEAD_BYTES]
+  if (kept !== undefined && kept.length >= HEAD_BYTES_KEPT) return
+  const read = parser.getCurrentBuffer?.()
+  if (read === undefined || read.length === 0) return
+  const from = kept === undefined ? afterLastEmptyLine(read) : 0
+  const room = HEAD_BYTES_KEPT - (kept?.length ?? 0)
+  const part = from === 0 && read.length <= room ? read : Buffer.from(read.subarray(from, from + room))
+  if (kept === undefined) socket[HEAD_BYTES] = { reads: [part], length: part.length }
+  else {
+    kept.reads.push(part)
+    kept.length += part.length
+  }
+}
+
+const afterLastEmptyLine = (read: Buffer): number => {
+  const crlf = read.lastIndexOf("\r\n\r\n")
+  const lf = read.lastIndexOf("\n\n")
+  return Math.max(crlf < 0 ? 0 : crlf + 4, lf < 0 ? 0 : lf + 2)
+}
+
+/**
+ * The bytes received so far of the head under way (from the start of the read it began in, so an
+ * earlier pipelined message may come first), or undefined when none is under way or none were kept.
+ */
+export const headBytes = (socket: object): Buffer | undefined => {
+  const c = socket as Connection
+  const kept = c[HEAD_BEGAN] === undefined ? undefined : c[HEAD_BYTES]
+  return kept === undefined ? undefined : kept.reads.length === 1 ? kept.reads[0] : Buffer.concat(kept.reads)
 }
 
 /** When the first byte of a head not yet delivered arrived; undefined when no head is under way (idle, or no byte yet). */

@@ -48,10 +48,49 @@ export const accessEntry = (ctx: RequestContext, durationNs: bigint, kind: strin
   trace_id: ctx.traceId === "" ? undefined : ctx.traceId
 })
 
-const textLine = (time: string, e: AccessEntry): string =>
-  `${time} ${e.client_ip} "${e.method} ${e.url}" ${e.status} in=${e.bytes_in} out=${e.bytes_out} ` +
-  `${e.duration_ms}ms upstream=${e.upstream || "-"} outcome=${e.outcome} id=${e.request_id}` + (e.trace_id === undefined ? "" : ` trace=${e.trace_id}`) +
-  (e.cli === undefined ? "" : ` cli=${e.cli.command} args=${e.cli.args} exit=${e.cli.exit_code ?? e.cli.signal ?? "-"} killed=${e.cli.killed ?? "-"}`) + "\n"
+/**
+ * A field of the text line escaped as nginx escapes its access log: `"`, `\` and every byte outside
+ * printable ASCII as `\xHH`, so a line stays one line a reader can split (no raw control bytes or
+ * terminal escape sequences, no `"` closing the quoted request early). Request bytes arrive as
+ * latin1 text (one character per byte, as Node's parser gives them), so each character up to U+00FF is
+ * one byte; a character above it (from a UTF-8 JSON body, e.g. a CLI command) is written as the bytes
+ * of its UTF-8. Outside quotes (`space` false) a space is escaped too, so each `key=value` stays one word.
+ * A loop over the characters, no regular expression: most fields have nothing to escape.
+ */
+export const textField = (s: string, space: boolean): string => {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c || (c === 0x20 && !space)) return escapeFrom(s, i, space)
+  }
+  return s
+}
+
+const hex = (b: number): string => `\\x${b < 16 ? "0" : ""}${b.toString(16).toUpperCase()}`
+
+const escapeFrom = (s: string, from: number, space: boolean): string => {
+  let out = s.slice(0, from)
+  for (let i = from; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c > 0xff) {
+      const cp = s.codePointAt(i)!
+      if (cp > 0xffff) i++
+      for (const b of Buffer.from(String.fromCodePoint(cp), "utf8")) out += hex(b)
+    } else if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c || (c === 0x20 && !space)) out += hex(c)
+    else out += s[i]
+  }
+  return out
+}
+
+/** A CLI command is Unicode text (from the JSON body): escaped as the bytes of its UTF-8. */
+const utf8Field = (s: string): string => textField(Buffer.from(s, "utf8").toString("latin1"), false)
+
+export const textLine = (time: string, e: AccessEntry): string =>
+  `${time} ${textField(e.client_ip, false)} "${textField(e.method, true)} ${textField(e.url, true)}" ${e.status} in=${e.bytes_in} out=${e.bytes_out} ` +
+  `${e.duration_ms}ms upstream=${textField(e.upstream, false) || "-"} outcome=${textField(e.outcome, false)} kind=${textField(e.kind, false)} ` +
+  `id=${textField(e.request_id, false)}` + (e.trace_id === undefined ? "" : ` trace=${textField(e.trace_id, false)}`) +
+  (e.cli === undefined
+    ? ""
+    : ` cli=${utf8Field(e.cli.command)} args=${e.cli.args} exit=${e.cli.exit_code ?? e.cli.signal ?? "-"} killed=${e.cli.killed ?? "-"}`) + "\n"
 
 /** Characters a JSON string must escape (and lone surrogates, which JSON.stringify escapes too). */
 const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/
@@ -109,7 +148,9 @@ export class AccessLog extends Context.Service<AccessLog, {
       AccessLog,
       Effect.gen(function*() {
         const { logging } = yield* Config
-        if (!logging.access_log || logging.level === "none") return AccessLog.of({ write: () => Effect.void, log: () => {} })
+        // `logging.access_log` alone switches it (as nginx's access_log is apart from error_log's
+        // level): `level: none` silences the application logs only
+        if (!logging.access_log) return AccessLog.of({ write: () => Effect.void, log: () => {} })
         const format = logging.format === "json" ? jsonLine : textLine
         const clock = yield* Clock.Clock
         const iso = isoClock()

@@ -14,7 +14,7 @@
  *   observePools / observeCache / observeCliRunning / observeReclaimer register readers called at scrape time.
  */
 import { type Attributes, ValueType } from "@opentelemetry/api"
-import { PrometheusExporter } from "@opentelemetry/exporter-prometheus"
+import { PrometheusExporter, PrometheusSerializer } from "@opentelemetry/exporter-prometheus"
 import { resourceFromAttributes } from "@opentelemetry/resources"
 import {
   AggregationTemporality,
@@ -68,8 +68,11 @@ export interface MetricsHooks {
   readonly refused: (error: RequestError) => void
   /** A CLI process ended (outcome from metricLabels.cliOutcome). */
   readonly cliFinished: (outcome: string) => void
-  /** Answers GET /metrics with the Prometheus text (undefined when metrics are off). */
-  readonly serve: ((req: IncomingMessage, res: ServerResponse) => void) | undefined
+  /**
+   * Answers GET or HEAD /metrics with the Prometheus text (undefined when metrics are off); resolves,
+   * once the answer is written, with the body bytes sent (0 for HEAD), for the access log.
+   */
+  readonly serve: ((req: IncomingMessage, res: ServerResponse) => Promise<number>) | undefined
   /** Port of the metrics listener (0 when off). */
   readonly port: number
   /** Registers the upstream pools' stats reader (read at scrape time). */
@@ -282,7 +285,7 @@ const makeEnabled = Effect.gen(function*() {
   counter("gatehouse_http_request_body_bytes", "Request body bytes received from clients", (o) => {
     for (const c of requestCells.values()) o(c.bytesIn, c.attrs)
   })
-  counter("gatehouse_http_response_body_bytes", "Response body bytes relayed from upstream (before compression)", (o) => {
+  counter("gatehouse_http_response_body_bytes", "Response body bytes sent to clients (as sent: after compression), the proxy's own answers included", (o) => {
     for (const c of requestCells.values()) o(c.bytesOut, c.attrs)
   })
   gauge("gatehouse_active_connections", "Client connections open", (o) => o(activeConnections))
@@ -346,11 +349,27 @@ const makeEnabled = Effect.gen(function*() {
   poolGauge("gatehouse_upstream_pool_running_requests", "Requests in flight on upstream connections per pool", (s) => s.running)
   poolGauge("gatehouse_upstream_pool_queued_requests", "Requests waiting for an upstream connection per pool", (s) => s.pending) // undici: a Pool's pending includes its queue
 
-  const serve = (req: IncomingMessage, res: ServerResponse) => exporter.getMetricsRequestHandler(req, res)
+  // the exporter's own handler, but with the body's length known (the access log's bytes_out) and
+  // the exposition format's content type; the serializer's settings are the exporter's
+  const serializer = new PrometheusSerializer("", false, undefined, false, true)
+  const serve = (req: IncomingMessage, res: ServerResponse): Promise<number> =>
+    exporter.collect().then(
+      ({ resourceMetrics }) => serializer.serialize(resourceMetrics),
+      (err) => `# failed to export metrics: ${err}\n`
+    ).then((text) => {
+      const length = Buffer.byteLength(text)
+      res.writeHead(200, { "content-type": "text/plain; version=0.0.4; charset=utf-8", "content-length": length })
+      if (req.method === "HEAD") {
+        res.end()
+        return 0
+      }
+      res.end(text)
+      return length
+    })
 
   const server = createServer((req, res) => {
     const path = (req.url ?? "").split("?")[0]
-    if (path === "/metrics" && (req.method === "GET" || req.method === "HEAD")) return serve(req, res)
+    if (path === "/metrics" && (req.method === "GET" || req.method === "HEAD")) return void serve(req, res)
     res.writeHead(404, { "content-type": "text/plain" }).end("not found\n")
   })
   const port = yield* Effect.acquireRelease(

@@ -11,10 +11,16 @@
  * Spans (OTel HTTP semantic conventions): a SERVER span per request continuing the client's W3C
  * traceparent; a CLIENT span for the upstream exchange whose context goes upstream as
  * `traceparent`; a `compress` child of it while a body is compressed; `tracing.phase(name, ...)`
- * for other phases (filter, rateLimit, cacheLookup).
+ * for other phases (filter, rateLimit, cacheLookup). CONNECT and Upgrade tunnels get none (their
+ * paths, connectTunnel.ts and upgradeTunnel.ts, do not go through this service).
+ *
+ * The exporter's failures (collector down, refusing or not answering) are logged: a warning when a
+ * streak of failed exports begins, an info line when an export succeeds again. At shutdown the last
+ * batch gets SHUTDOWN_FLUSH_MS to go out, then is dropped.
  */
 import type * as OtelTracerModule from "@effect/opentelemetry/OtelTracer"
 import * as Otel from "@opentelemetry/api"
+import type { SpanExporter } from "@opentelemetry/sdk-trace-base"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
@@ -75,6 +81,30 @@ class ServerErrorStatus extends Data.TaggedError("ServerErrorStatus")<{ readonly
 
 const KNOWN = (method: string) => methodLabel(method) !== "OTHER"
 
+/**
+ * An absolute-form target without its credentials (OTel semconv `url.full`: MUST NOT contain them;
+ * `user:password@` becomes `REDACTED:REDACTED@`, a bare `user@` too, so its shape tells nothing).
+ */
+const redactUserinfo = (url: string): string => {
+  if (url.indexOf("@") < 0) return url
+  const start = url.indexOf("//") + 2
+  if (start < 2) return url
+  let end = start
+  while (end < url.length && url[end] !== "/" && url[end] !== "?" && url[end] !== "#") end++
+  const last = url.lastIndexOf("@", end - 1)
+  return last < start ? url : `${url.slice(0, start)}REDACTED:REDACTED${url.slice(last)}`
+}
+
+/**
+ * W3C Trace Context §3.3: a `tracestate` belongs to the `traceparent` it came with. A trace the proxy
+ * starts (no valid traceparent came) goes upstream with the proxy's traceparent, so the client's
+ * tracestate must not go with it: it is taken out of the raw headers the upstream request is built from.
+ */
+const dropTracestate = (req: IncomingMessage): void => {
+  const raw = req.rawHeaders
+  for (let i = raw.length - 2; i >= 0; i -= 2) if (raw[i]!.length === 10 && raw[i]!.toLowerCase() === "tracestate") raw.splice(i, 2)
+}
+
 const serverAttributes = (req: IncomingMessage, ctx: RequestContext): Record<string, unknown> => {
   const url = ctx.url
   const q = url.indexOf("?")
@@ -87,7 +117,7 @@ const serverAttributes = (req: IncomingMessage, ctx: RequestContext): Record<str
   }
   if (!KNOWN(ctx.method)) attrs["http.request.method_original"] = ctx.method
   if (url.startsWith("/")) attrs["url.path"] = q < 0 ? url : url.slice(0, q)
-  else attrs["url.full"] = q < 0 ? url : url.slice(0, q)
+  else attrs["url.full"] = redactUserinfo(q < 0 ? url : url.slice(0, q))
   const host = req.headers.host
   if (host !== undefined) {
     const colon = host.lastIndexOf(":")
@@ -125,6 +155,7 @@ const makeEnabled = (OtelTracer: typeof OtelTracerModule, sampleRatio: number) =
       if (!ctx.traced) return effect
       const tp = parseTraceparent(req.headers.traceparent)
       const state = req.headers.tracestate
+      if (tp === undefined && state !== undefined) dropTracestate(req)
       const parent = tp === undefined ? undefined : OtelTracer.makeExternalSpan({
         traceId: tp.traceId,
         spanId: tp.spanId,
@@ -180,31 +211,87 @@ const makeEnabled = (OtelTracer: typeof OtelTracerModule, sampleRatio: number) =
 })
 
 /**
+ * How long the final flush at shutdown may take: a collector that does not answer would otherwise hold
+ * the exit for the exporter's own timeout. What has not gone out by then is dropped.
+ */
+const SHUTDOWN_FLUSH_MS = 2000
+
+/**
+ * The exporter, reporting whether its exports work: `report(true, error)` when a streak of failed
+ * exports begins (one line for a dead collector, not one per batch), `report(false)` when an export
+ * succeeds after failures. `pending` counts the exports not yet answered (a flush cut at shutdown).
+ */
+const reportingFailures = (exporter: SpanExporter, report: (failing: boolean, error: unknown) => void) => {
+  let failing = false
+  let pending = 0
+  const reporting: SpanExporter = {
+    export: (spans, done) => {
+      pending++
+      exporter.export(spans, (result) => {
+        pending--
+        // (ExportResultCode.SUCCESS is 0)
+        const failed = result.code !== 0
+        if (failed !== failing) {
+          failing = failed
+          report(failed, result.error)
+        }
+        done(result)
+      })
+    },
+    shutdown: () => exporter.shutdown(),
+    forceFlush: () => exporter.forceFlush?.() ?? Promise.resolve()
+  }
+  return { exporter: reporting, pending: () => pending }
+}
+
+/**
  * The OpenTelemetry tracer provider (OTLP/HTTP exporter, batch processor, sampler) as Effect's Tracer.
  * The SDK modules are loaded only when tracing is on.
  */
 const enabledLayer = (cfg: { otlp_endpoint: string; sample_ratio: number; service_name: string }) =>
-  Layer.unwrap(Effect.promise(async () => {
+  Layer.unwrap(Effect.gen(function*() {
     const [NodeSdk, OtelTracer, OtelResource, { OTLPTraceExporter }, { AlwaysOnSampler, BatchSpanProcessor, ParentBasedSampler }] =
-      await Promise.all([
-        import("@effect/opentelemetry/NodeSdk"),
-        import("@effect/opentelemetry/OtelTracer"),
-        import("@effect/opentelemetry/Resource"),
-        import("@opentelemetry/exporter-trace-otlp-http"),
-        import("@opentelemetry/sdk-trace-base")
-      ])
+      yield* Effect.promise(() =>
+        Promise.all([
+          import("@effect/opentelemetry/NodeSdk"),
+          import("@effect/opentelemetry/OtelTracer"),
+          import("@effect/opentelemetry/Resource"),
+          import("@opentelemetry/exporter-trace-otlp-http"),
+          import("@opentelemetry/sdk-trace-base")
+        ])
+      )
+    // the exporter reports from its own callbacks: logged with the application's logger
+    const runFork = Effect.runForkWith(yield* Effect.context<never>())
+    const report = (failing: boolean, error: unknown) =>
+      runFork(
+        failing
+          ? Effect.logWarning("trace export failing; spans are dropped until it works again").pipe(
+            Effect.annotateLogs({ endpoint: cfg.otlp_endpoint, error: String(error ?? "export failed") })
+          )
+          : Effect.logInfo("trace export working again").pipe(Effect.annotateLogs({ endpoint: cfg.otlp_endpoint }))
+      )
+    const exporting = reportingFailures(new OTLPTraceExporter({ url: cfg.otlp_endpoint }), report)
+    // built before the tracer provider, so its finalizer runs after the provider's bounded last flush:
+    // says what that flush left unsent (a collector that did not answer in time)
+    const unsentAtExit = Layer.effectDiscard(Effect.addFinalizer(() =>
+      Effect.suspend(() =>
+        exporting.pending() === 0 ? Effect.void : Effect.logWarning("trace export unfinished at shutdown; its spans are dropped").pipe(
+          Effect.annotateLogs({ endpoint: cfg.otlp_endpoint, waited_ms: SHUTDOWN_FLUSH_MS })
+        )
+      )
+    ))
     const otel = OtelTracer.layer.pipe(
       Layer.provide(NodeSdk.layerTracerProvider(
-        new BatchSpanProcessor(new OTLPTraceExporter({ url: cfg.otlp_endpoint })),
+        new BatchSpanProcessor(exporting.exporter),
         {
           // the ratio is applied per request at the head (TracingService.request); spans are only made for sampled requests
           sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }),
-          shutdownTimeout: 5000
+          shutdownTimeout: SHUTDOWN_FLUSH_MS
         }
       )),
       Layer.provide(OtelResource.layer({ serviceName: cfg.service_name }))
     )
-    return Layer.effect(Tracing, makeEnabled(OtelTracer, cfg.sample_ratio)).pipe(Layer.provideMerge(otel))
+    return Layer.effect(Tracing, makeEnabled(OtelTracer, cfg.sample_ratio)).pipe(Layer.provideMerge(otel), Layer.provideMerge(unsentAtExit))
   }))
 
 export class Tracing extends Context.Service<Tracing, TracingService>()("gatehouse/Tracing") {

@@ -38,7 +38,7 @@ describe("request head not complete within timeouts.read → 408, close, one acc
   // write = read and write < read: the connection's inactivity timeout (the larger of the two) fires
   // before (or with) Node's head timer; write > read: the head timer fires first
   for (const timeouts of [{ read: "500ms", write: "500ms" }, { read: "600ms", write: "200ms" }, { read: "300ms", write: "900ms" }]) {
-    it(`RFC 9110 §15.5.9: a partial head gets 408 and close, logged once with its duration and the bytes sent (read ${timeouts.read}, write ${timeouts.write})`, async () => {
+    it(`RFC 9110 §15.5.9: a partial head gets 408 and close, logged once with its request line, its duration and the bytes sent (read ${timeouts.read}, write ${timeouts.write})`, async () => {
       const proxy = await startProxy({ server: { timeouts }, routing: { default_backend: origin.url } })
       try {
         const r = await rawRequest(proxy.port, "GET /never-finished HTTP/1.1\r\nHost: a\r\n", 10_000)
@@ -50,7 +50,8 @@ describe("request head not complete within timeouts.read → 408, close, one acc
         expect(lines).toHaveLength(1)
         const body = bodyOf(r.text)
         expect(body.length).toBe(body.declared)
-        expect(lines[0]).toMatchObject({ status: 408, outcome: "parse_error:ERR_HTTP_REQUEST_TIMEOUT", method: "-", url: "-", kind: "invalid", bytes_out: body.declared })
+        // the whole request line had arrived: the line names it (README "Logs")
+        expect(lines[0]).toMatchObject({ status: 408, outcome: "parse_error:ERR_HTTP_REQUEST_TIMEOUT", method: "GET", url: "/never-finished", kind: "invalid", bytes_in: 0, bytes_out: body.declared })
         expect(lines[0]!.duration_ms).toBeGreaterThan(0)
       } finally {
         await proxy.stop()
@@ -81,7 +82,38 @@ describe("request head not complete within timeouts.read → 408, close, one acc
       expect(statusOf(text)).toBe(408)
       await barrier(proxy)
       const lines = linesSince(proxy, 0)
-      expect(lines.map((e) => [e.url, e.status])).toEqual([["/first", 200], ["-", 408]])
+      expect(lines.map((e) => [e.url, e.status])).toEqual([["/first", 200], ["/second", 408]])
+    } finally {
+      await proxy.stop()
+    }
+  })
+
+  it("RFC 9110 §15.5.9: a 408 names the request line that arrived over several reads; one not yet whole is logged as -", async () => {
+    const proxy = await startProxy({ server: { timeouts: { read: "400ms", write: "400ms" } }, routing: { default_backend: origin.url } })
+    try {
+      // the request line in pieces, then a header that never ends
+      const slow = await new Promise<string>((resolve) => {
+        let text = ""
+        const parts = ["GE", "T /slow", "loris?q=1 HTTP/1.1\r\n", "Host: a\r\nX-Pad: "]
+        const s = connect(proxy.port, "127.0.0.1", () => {
+          s.setNoDelay(true)
+          const next = () => {
+            const part = parts.shift()
+            if (part !== undefined) s.write(part, () => setTimeout(next, 20))
+          }
+          next()
+        })
+        s.on("data", (c) => { text += c.toString("latin1") })
+        s.on("error", () => {})
+        s.on("close", () => resolve(text))
+      })
+      expect(statusOf(slow)).toBe(408)
+      // a keep-alive connection: a first request answered, then a second whose request line stops halfway
+      const cut = await rawRequest(proxy.port, "GET /one HTTP/1.1\r\nHost: a\r\n\r\nGET /two-never-ends", 10_000)
+      expect(cut.text).toMatch(/ 408 /)
+      await barrier(proxy)
+      const lines = linesSince(proxy, 0)
+      expect(lines.map((e) => [e.method, e.url, e.status])).toEqual([["GET", "/slowloris?q=1", 408], ["GET", "/one", 200], ["-", "-", 408]])
     } finally {
       await proxy.stop()
     }
@@ -159,5 +191,22 @@ describe("a request whose body goes wrong is logged once, on its own line", () =
     expect(lines).toHaveLength(1)
     const body = bodyOf(text)
     expect(lines[0]).toMatchObject({ method: "POST", url: "/stalled/chunks", status: 400, outcome: "parse_error:HPE_INVALID_CHUNK_SIZE", bytes_out: body.declared })
+  })
+})
+
+describe("a head the parser refuses is logged with no body bytes in", () => {
+  it("README Logs: bytes_in counts bodies, so a refused head (400, 431) logs bytes_in 0 whatever its size", async () => {
+    const proxy = await startProxy({ server: { limits: { max_header_bytes: 1024 } } })
+    try {
+      const smuggle = await rawRequest(proxy.port, "POST /cl HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab")
+      expect(statusOf(smuggle.text)).toBe(400)
+      const big = await rawRequest(proxy.port, `GET /big HTTP/1.1\r\nHost: a\r\nX: ${"a".repeat(1500)}\r\n\r\n`)
+      expect(statusOf(big.text)).toBe(431)
+      await barrier(proxy)
+      const lines = linesSince(proxy, 0)
+      expect(lines.map((e) => [e.url, e.status, e.bytes_in, e.kind])).toEqual([["/cl", 400, 0, "invalid"], ["/big", 431, 0, "invalid"]])
+    } finally {
+      await proxy.stop()
+    }
   })
 })

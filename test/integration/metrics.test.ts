@@ -242,3 +242,73 @@ describe("metrics with the cache on", () => {
     expect(proxy.entries().map((e) => e["upstream"])).toEqual([origin.url, ""])
   })
 })
+
+describe("metrics: requests answered outside the routed path are counted where they are logged", () => {
+  let origin: Origin
+  let proxy: RunningProxy
+  beforeAll(async () => {
+    origin = await startOrigin((_req, res) => {
+      const body = "x".repeat(2000)
+      res.writeHead(200, { "content-type": "text/plain", "content-length": body.length })
+      res.end(body)
+    })
+    proxy = await startProxy({
+      routing: { default_backend: origin.url },
+      server: { limits: { max_header_bytes: 1024 }, timeouts: { read: "300ms", write: "300ms" } },
+      compression: { enabled: true },
+      security: { filters_file: "", admin_token: "s3cret-admin" }
+    })
+  })
+  afterAll(async () => {
+    await proxy.stop()
+    await origin.close()
+  })
+
+  it("RFC 9112 §11.2 / slowloris: heads the parser refuses (400, 431) or that time out (408) are counted with route=\"invalid\"", async () => {
+    const before = proxy.lines.length
+    expect(statusOf((await rawRequest(proxy.port, "GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n")).text)).toBe(400)
+    expect(statusOf((await rawRequest(proxy.port, `GET /h HTTP/1.1\r\nHost: a\r\nX: ${"a".repeat(1500)}\r\n\r\n`)).text)).toBe(431)
+    expect(statusOf((await rawRequest(proxy.port, "GET /x HTTP/1.1\r\nHost: a\r\n", 10_000)).text)).toBe(408)
+    await expect.poll(() => proxy.entries().slice(before).filter((e) => e["kind"] === "invalid").length).toBe(3)
+    const text = await scrapeMetrics(proxy.metricsPort)
+    expect(sample(text, "gatehouse_http_requests_total", { method: "GET", status_class: "4xx", route: "invalid" })).toBe(3)
+    const sent = proxy.entries().slice(before).reduce((n, e) => n + Number(e["bytes_out"]), 0)
+    expect(sample(text, "gatehouse_http_response_body_bytes_total", { method: "GET", status_class: "4xx", route: "invalid" })).toBe(sent)
+  })
+
+  it("GET /metrics on the main port is logged and counted after it is answered, with the body bytes it sent", async () => {
+    const res = await fetch(`${proxy.url}/metrics`)
+    const body = Buffer.from(await res.arrayBuffer())
+    expect(res.status).toBe(200)
+    await expect.poll(() => proxy.entries().find((e) => e["url"] === "/metrics")).toBeDefined()
+    const entry = proxy.entries().find((e) => e["url"] === "/metrics")!
+    expect(entry).toMatchObject({ status: 200, kind: "control", bytes_out: body.length })
+    const text = await scrapeMetrics(proxy.metricsPort)
+    expect(sample(text, "gatehouse_http_response_body_bytes_total", { method: "GET", status_class: "2xx", route: "control" })).toBe(body.length)
+  })
+
+  it("admin answers refused for want of the token (401) are counted and logged as control, not as reverse-proxied", async () => {
+    const res = await fetch(`${proxy.url}/admin/status`)
+    await res.text()
+    expect(res.status).toBe(401)
+    await expect.poll(() => proxy.entries().find((e) => e["url"] === "/admin/status")).toBeDefined()
+    expect(proxy.entries().find((e) => e["url"] === "/admin/status")).toMatchObject({ status: 401, kind: "control" })
+    const text = await scrapeMetrics(proxy.metricsPort)
+    expect(sample(text, "gatehouse_http_requests_total", { method: "GET", status_class: "4xx", route: "control" })).toBe(1)
+    expect(sample(text, "gatehouse_http_requests_total", { status_class: "4xx", route: origin.url })).toBeUndefined()
+  })
+
+  it("response body bytes are counted as sent (after compression), as its HELP says", async () => {
+    const res = await fetch(`${proxy.url}/compressible`, { headers: { "accept-encoding": "gzip" } })
+    expect(res.headers.get("content-encoding")).toBe("gzip")
+    await res.arrayBuffer()
+    await expect.poll(() => proxy.entries().find((e) => e["url"] === "/compressible")).toBeDefined()
+    const sent = Number(proxy.entries().find((e) => e["url"] === "/compressible")!["bytes_out"])
+    expect(sent).toBeLessThan(2000)
+    const text = await scrapeMetrics(proxy.metricsPort)
+    expect(sample(text, "gatehouse_http_response_body_bytes_total", { method: "GET", status_class: "2xx", route: origin.url })).toBe(sent)
+    const help = text.split("\n").find((l) => l.startsWith("# HELP gatehouse_http_response_body_bytes_total "))
+    expect(help).toContain("after compression")
+    expect(help).not.toContain("before compression")
+  })
+})

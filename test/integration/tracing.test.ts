@@ -5,8 +5,9 @@
  * trace_id in the access log.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
-import { request } from "node:http"
+import { createServer, request } from "node:http"
 import net, { type AddressInfo } from "node:net"
+import { startProgram, writeTempConfig } from "../fixtures/program.ts"
 import { type OtlpReceiver, type OtlpSpan, startOtlpReceiver } from "../fixtures/otlpReceiver.ts"
 import { type Origin, startOrigin } from "../fixtures/origins.ts"
 import { type RunningProxy, startProxy } from "../fixtures/proxy.ts"
@@ -55,6 +56,9 @@ describe("tracing (OpenTelemetry → OTLP/HTTP)", () => {
     await get(proxy.port, "/continued?token=secret", { traceparent: `00-${TRACE}-${PARENT}-01`, tracestate: "vendor=1", "accept-encoding": "gzip" })
     await get(proxy.port, "/fresh", {})
     await get(proxy.port, "/dead/x", {})
+    await get(proxy.port, "/state-alone", { tracestate: "vendor=abc" })
+    await get(proxy.port, "/state-garbage-parent", { traceparent: "garbage", tracestate: "vendor=abc" })
+    await get(proxy.port, `http://alice:s3cret@127.0.0.1:${origin.port}/cred`, {})
     await proxy.stop() // the tracer provider flushes its batch on shutdown
   })
   afterAll(async () => {
@@ -113,6 +117,22 @@ describe("tracing (OpenTelemetry → OTLP/HTTP)", () => {
     const server = spansOf(String(fresh.trace_id)).find((s) => s.kind === SERVER)!
     expect(server.parentSpanId ?? "").toBe("")
     expect(String(origin.seen.find((r) => r.url === "/fresh")?.headers.traceparent)).toMatch(new RegExp(`^00-${fresh.trace_id}-[0-9a-f]{16}-01$`))
+  })
+
+  it("W3C Trace Context §3.3: a trace the proxy starts does not carry the client's tracestate upstream (it belonged to no valid traceparent)", () => {
+    for (const url of ["/state-alone", "/state-garbage-parent"]) {
+      const entry = proxy.entries().find((e) => e.url === url)!
+      const seen = origin.seen.find((r) => r.url === url)!
+      expect(String(seen.headers.traceparent)).toMatch(new RegExp(`^00-${entry.trace_id}-[0-9a-f]{16}-01$`))
+      expect(seen.headers.tracestate).toBeUndefined()
+    }
+  })
+
+  it("credential leak: url.full of an absolute-form target with userinfo is exported as REDACTED:REDACTED (OTel semconv)", () => {
+    const entry = proxy.entries().find((e) => String(e.url).endsWith("/cred"))!
+    const server = spansOf(String(entry.trace_id)).find((s) => s.kind === SERVER)!
+    expect(attr(server, "url.full")).toBe(`http://REDACTED:REDACTED@127.0.0.1:${origin.port}/cred`)
+    expect(JSON.stringify(receiver.spans)).not.toContain("s3cret")
   })
 
   it("marks a 5xx answer as an error on the SERVER span", () => {
@@ -192,4 +212,56 @@ describe("tracing (OpenTelemetry → OTLP/HTTP)", () => {
     }
     await stalling.close()
   })
+})
+
+describe("tracing: a collector that fails", () => {
+  it("silent telemetry loss: failed exports are logged, one warning per streak of failures, and their end at info", async () => {
+    // a real OTLP/HTTP endpoint that refuses every export (400: not retried) until told otherwise
+    let accept = false
+    const exports = { failed: 0, accepted: 0 }
+    const collector = createServer((req, res) => {
+      req.resume()
+      req.on("end", () => {
+        if (accept) exports.accepted++
+        else exports.failed++
+        res.writeHead(accept ? 200 : 400, { "content-type": "application/json" }).end("{}")
+      })
+    })
+    await new Promise<void>((resolve) => collector.listen(0, "127.0.0.1", resolve))
+    const origin = await startOrigin()
+    const config = writeTempConfig([
+      "server: {port: 0}",
+      `routing: {default_backend: "${origin.url}"}`,
+      `security: {filters_file: "", allow_private_destinations: ["127.0.0.0/8"]}`,
+      "metrics: {enabled: false}",
+      "logging: {access_log: false}",
+      `tracing: {enabled: true, sample_ratio: 1, otlp_endpoint: "http://127.0.0.1:${(collector.address() as AddressInfo).port}/v1/traces"}`,
+      ""
+    ].join("\n"))
+    const program = await startProgram(["--config", config])
+    // each request makes a few spans; a full batch (512 spans) is exported at once
+    const traffic = async (until: () => boolean) => {
+      for (let round = 0; round < 100 && !until(); round++) {
+        for (let i = 0; i < 50; i++) await (await fetch(`http://127.0.0.1:${program.port}/t`)).text()
+      }
+      expect(until()).toBe(true)
+    }
+    const lines = (text: string) => program.output().split("\n").filter((l) => l.includes(text))
+    try {
+      await traffic(() => exports.failed >= 2)
+      accept = true
+      await traffic(() => exports.accepted >= 1)
+      // exports run one at a time: once the recovery is logged, every failure before it was handled
+      await expect.poll(() => lines("trace export working again").length, { timeout: 5000 }).toBe(1)
+      const failing = lines("trace export failing")
+      expect(failing).toHaveLength(1)
+      expect(failing[0]).toMatch(/WARN/i)
+      expect(failing[0]).toContain("/v1/traces")
+    } finally {
+      program.child.kill("SIGTERM")
+      await program.exited
+      await origin.close()
+      await new Promise((resolve) => collector.close(resolve))
+    }
+  }, 60_000)
 })

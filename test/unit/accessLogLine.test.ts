@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { type AccessEntry, isoClock, jsonLine, msText } from "../../src/services/AccessLog.ts"
+import { type AccessEntry, isoClock, jsonLine, msText, textLine } from "../../src/services/AccessLog.ts"
 import { jsonLineWriter } from "../../src/services/accessLogBytes.ts"
 
 const base: AccessEntry = {
@@ -125,5 +125,38 @@ describe("access log JSON line written as bytes (accessLogBytes.ts)", () => {
     const buf = Buffer.alloc(300)
     assert.strictEqual(writeJsonLine(buf, 0, MS, { ...base, url: "/" + "x".repeat(400) }), -1)
     assert.isAbove(writeJsonLine(Buffer.alloc(1000), 0, MS, base), 0)
+  })
+})
+
+describe("access log text line (logging.format: text)", () => {
+  it("writes every field, kind included, on one line", () => {
+    assert.strictEqual(
+      textLine(TIME, { ...base, trace_id: "0af7651916cd43dd8448eb211c80319c" }),
+      `${TIME} 127.0.0.1 "GET /" 200 in=0 out=1024 1.235ms upstream=http://127.0.0.1:8000 outcome=ok kind=reverse id=ab12cd34-1 trace=0af7651916cd43dd8448eb211c80319c\n`
+    )
+  })
+
+  it("log injection: escapes request bytes as nginx does (\\xHH for \", \\ and bytes outside printable ASCII)", () => {
+    // request bytes reach the log as latin1 text: one character per byte, as Node's parser gives them
+    const url = "/\u001b[31mRED\u001b[0m/a\"b\\c/\u007f/" + Buffer.from("é", "utf8").toString("latin1") + "\r\n{x}"
+    const line = textLine(TIME, { ...base, method: "G\"T", url })
+    assert.strictEqual(line.split("\n").length, 2, "one line")
+    assert.include(line, `"G\\x22T /\\x1B[31mRED\\x1B[0m/a\\x22b\\x5Cc/\\x7F/\\xC3\\xA9\\x0D\\x0A{x}" 200 `)
+    for (let i = 0; i < line.length - 1; i++) {
+      const c = line.charCodeAt(i)
+      assert.isTrue(c >= 0x20 && c <= 0x7e, `printable ASCII only, got ${c} at ${i}`)
+    }
+    // the quoted request is the only quoted field: a reader splitting on quotes gets it whole
+    assert.strictEqual(line.split('"').length, 3)
+  })
+
+  it("outside the quotes a space is escaped too, and a CLI command is written as its UTF-8 bytes", () => {
+    const line = textLine(TIME, {
+      ...base,
+      outcome: "a b",
+      cli: { command: "/opt/my tool/é", args: 1, pid: 42, exit_code: 0, signal: null, killed: null }
+    })
+    assert.include(line, " outcome=a\\x20b kind=reverse ")
+    assert.include(line, " cli=/opt/my\\x20tool/\\xC3\\xA9 args=1 exit=0 killed=-\n")
   })
 })
