@@ -20,6 +20,11 @@ export const overlayFile = (main: string, profile: string): string =>
 export interface LoadedConfig extends ProxyConfig {
   /** Files merged, in order (empty: embedded defaults). */
   readonly sources: ReadonlyArray<string>
+  /**
+   * Where a key's value came from ("server.host" → "env PROXY_HOST", "flag --host", or the files), so
+   * that a check made after decoding (startupChecks.ts) names the source as a decode error does.
+   */
+  readonly sourceOf: (key: string) => string
 }
 
 const formatIssue = SchemaIssue.makeFormatterStandardSchemaV1()
@@ -56,6 +61,10 @@ export const readConfigFile = (file: string, shownAs: string): Effect.Effect<unk
 /** Keys whose value is a secret: named in an error, never echoed. */
 const isSecretKey = (path: ReadonlyArray<string>) => /(^|_)token$/.test(path[path.length - 1] ?? "")
 
+/** A value as the user wrote it: JSON, but NaN and ±Infinity (YAML `.nan`, `.inf`) as such, not as JSON's `null`. */
+const shown = (value: unknown): string =>
+  typeof value === "number" && !Number.isFinite(value) ? String(value) : JSON.stringify(value)
+
 /** Turn a Schema failure into a ConfigError naming the key path, the value found and what was expected. */
 export const toConfigError = (error: Schema.SchemaError, input: unknown, describe: (path: ReadonlyArray<string>) => string) => {
   const first = formatIssue(error.issue).issues[0]
@@ -64,7 +73,7 @@ export const toConfigError = (error: Schema.SchemaError, input: unknown, describ
   const message = first?.message ?? String(error)
   return new ConfigError({
     key: path.join("."),
-    value: value === undefined ? "" : isSecretKey(path) ? `(hidden, ${String(value).length} characters)` : JSON.stringify(value),
+    value: value === undefined ? "" : isSecretKey(path) ? `(hidden, ${String(value).length} characters)` : shown(value),
     expected: message.replace(/^Expected /, "").replace(/^expected /, ""),
     source: describe(path)
   })
@@ -99,16 +108,17 @@ export const loadConfig = (args: CliArgs, env: Readonly<Record<string, string | 
       files.push(overlay)
     }
     const input = applyFlags(applyEnv(merged, env), args)
+    const describe = (path: ReadonlyArray<string>) => sourceOf(path, env, args, files)
     const decoded = yield* Schema.decodeUnknownEffect(ProxyConfig)(input, { onExcessProperty: "error" }).pipe(
-      Effect.mapError((e) => toConfigError(e, input, (p) => sourceOf(p, env, args, files)))
+      Effect.mapError((e) => toConfigError(e, input, describe))
     )
-    return { ...decoded, sources: files } satisfies LoadedConfig
+    return { ...decoded, sources: files, sourceOf: (key) => describe(key.split(".")) } satisfies LoadedConfig
   })
 
 /** Decode a config given inline (tests, embedded use). */
 export const decodeConfig = (input: ProxyConfigInput | unknown) =>
   Schema.decodeUnknownEffect(ProxyConfig)(input, { onExcessProperty: "error" }).pipe(
-    Effect.map((c): LoadedConfig => ({ ...c, sources: [] })),
+    Effect.map((c): LoadedConfig => ({ ...c, sources: [], sourceOf: () => "inline config" })),
     Effect.mapError((e) => toConfigError(e, input, () => "inline config"))
   )
 

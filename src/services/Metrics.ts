@@ -379,6 +379,8 @@ const makeEnabled = Effect.gen(function*() {
       server.closeAllConnections()
     })
   )
+  // the bound port: with `metrics.port: 0` this line is the only place it is told
+  yield* Effect.logInfo("metrics listening").pipe(Effect.annotateLogs({ host: cfg.host, port }))
 
   return {
     enabled: true,

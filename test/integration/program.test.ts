@@ -52,7 +52,15 @@ describe("the program as a user runs it", () => {
     ["a rule target port out of range", `routing: {rules: [{match: {host: "a.com"}, forward: {target: "http://a:123456"}}]}\n`, {}, "routing.rules.0.forward.target", /port 1-65535/],
     ["a missing cli.working_dir with cli enabled", `cli: {enabled: true, working_dir: /nonexistent}\nsecurity: {filters_file: ""}\n`, {}, "cli.working_dir", /an existing directory/],
     ["a server.host that is not a host", `server: {host: "not a host!"}\n`, {}, "server.host", /an IP address .* or a host name/],
-    ["a server.host that does not resolve", `server: {host: "no-such-host.invalid"}\n`, {}, "server.host", /an address of this machine/]
+    ["a server.host that does not resolve", `server: {host: "no-such-host.invalid"}\n`, {}, "server.host", /an address of this machine/],
+    // a limit read as "unlimited" turned into "refuse everything" (429, remaining=NaN) or an invalid RateLimit-Policy
+    ["RATE_LIMIT_RPS=Infinity", "", { RATE_LIMIT_RPS: "Infinity" }, "env RATE_LIMIT_RPS", /got Infinity; expected a rate in requests per second from 0\.001 to 1000000/],
+    ["requests_per_second: .inf", "security: {rate_limiting: {requests_per_second: .inf}}\n", {}, "security.rate_limiting.requests_per_second", /got Infinity; expected .*from 0\.001 to 1000000/],
+    ["RATE_LIMIT_RPS=1e-300", "", { RATE_LIMIT_RPS: "1e-300" }, "env RATE_LIMIT_RPS", /got 1e-300; expected .*from 0\.001 to 1000000/],
+    ["PROXY_PORT=-1, with the range", "", { PROXY_PORT: "-1" }, "env PROXY_PORT", /expected a port from 0 to 65535/],
+    ["cli.process_timeout: 0s (it killed every command at once)", "cli: {process_timeout: 0s}\n", {}, "cli.process_timeout", /from 1ms to 24d.*not 0/],
+    ["server.timeouts.read: 0s (it turned the head timeout off: slowloris)", "server: {timeouts: {read: 0s}}\n", {}, "server.timeouts.read", /from 1ms to 24d.*not 0/],
+    ["PROXY_HOST that does not resolve, named as the env var", "", { PROXY_HOST: "no-such-host.invalid" }, "(env PROXY_HOST)", /server\.host: got "no-such-host\.invalid"; expected an address of this machine/]
   ]
   for (const [what, yaml, env, named, expected] of refusedByCheck) {
     it(`--check-config refuses ${what}, naming ${named}`, async () => {
@@ -63,6 +71,13 @@ describe("the program as a user runs it", () => {
       expect(r.stderr).toMatch(expected)
     })
   }
+
+  it("--check-config refuses metrics.port equal to server.port on an overlapping host (start-up would fail with EADDRINUSE)", async () => {
+    const r = await runProgram(["--config", writeTempConfig("server: {host: 0.0.0.0, port: 24081}\nmetrics: {port: 24081}\nsecurity: {filters_file: \"\"}\n"), "--check-config"])
+    expect(r.code).toBe(1)
+    expect(r.stdout).not.toContain("configuration OK")
+    expect(r.stderr).toContain("invalid configuration at metrics.port: got 24081; expected a port other than server.port 24081")
+  })
 
   it("start-up with a default_backend port out of range exits 1 naming the key, not with a TypeError stack", async () => {
     const r = await runProgram(["--config", writeTempConfig(`routing: {default_backend: "http://127.0.0.1:99999"}\nmetrics: {enabled: false}\n`), "--port", "0"])
@@ -122,6 +137,23 @@ describe("npm start -- --config FILE, driven with curl", () => {
     })
   })
   afterAll(() => origin.close())
+
+  it("threat: public metrics — under --env prod, GET /metrics on the main port is routed, and metrics answer on their logged port only", async () => {
+    // --host keeps the test off 0.0.0.0; METRICS_PORT=0 picks a free port, which the log must tell
+    const prog = await startProgram(["--env", "prod", "--host", "127.0.0.1", "--port", "0"], { METRICS_PORT: "0", DEFAULT_BACKEND: origin.url })
+    onTestFinished(() => { if (prog.child.exitCode === null) prog.child.kill("SIGKILL") })
+    const main = await curl(["-s", `http://127.0.0.1:${prog.port}/metrics`])
+    expect(main.stdout).toBe("hello from origin /metrics")
+    const logged = /"metrics listening".*?"host":"127\.0\.0\.1","port":(\d+)/.exec(prog.output())
+    expect(logged).not.toBeNull()
+    const metricsPort = Number(logged![1])
+    expect(metricsPort).toBeGreaterThan(0)
+    expect(metricsPort).not.toBe(prog.port)
+    const scraped = await curl([`http://127.0.0.1:${metricsPort}/metrics`])
+    expect(scraped.stdout).toContain("gatehouse_http_requests_total")
+    prog.child.kill("SIGTERM")
+    expect(await prog.exited).toBe(0)
+  })
 
   it("curl -x (forward), curl -p -x (CONNECT tunnel), reverse proxy; SIGTERM drains and exits 0", async () => {
     const file = writeTempConfig(

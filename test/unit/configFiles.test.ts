@@ -88,3 +88,37 @@ describe("--env NAME: the overlay beside the main file", () => {
       assert.include(e.message, "config/proxy.dev.yaml")
     }))
 })
+
+describe("numbers as YAML and env vars write them", () => {
+  it.effect("threat: YAML .inf / .nan and RATE_LIMIT_RPS=Infinity are refused, shown as written (not as JSON null), with the source", () =>
+    Effect.gen(function*() {
+      const dir = dirWith({ "g.yaml": "security: {rate_limiting: {requests_per_second: .inf}}\n", "n.yaml": "tracing: {sample_ratio: .nan}\n" })
+      const inf = yield* Effect.flip(loadConfig(args({ config: join(dir, "g.yaml") }), {}, dir))
+      assert.strictEqual(inf.key, "security.rate_limiting.requests_per_second")
+      assert.include(inf.message, "got Infinity; expected a rate in requests per second from 0.001 to 1000000")
+      assert.include(inf.message, join(dir, "g.yaml"))
+      const nan = yield* Effect.flip(loadConfig(args({ config: join(dir, "n.yaml") }), {}, dir))
+      assert.include(nan.message, "at tracing.sample_ratio: got NaN; expected a ratio from 0 to 1")
+      const env = yield* Effect.flip(loadConfig(args(), { RATE_LIMIT_RPS: "Infinity" }, dir))
+      assert.include(env.message, "got Infinity; expected a rate in requests per second from 0.001 to 1000000")
+      assert.include(env.message, "(env RATE_LIMIT_RPS)")
+      const port = yield* Effect.flip(loadConfig(args(), { PROXY_PORT: "-1" }, dir))
+      assert.include(port.message, `at server.port: got "-1"; expected a port from 0 to 65535`)
+      assert.include(port.message, "(env PROXY_PORT)")
+    }))
+})
+
+describe("the shipped profiles", () => {
+  it.effect("threat: metrics scraped by anyone — --env prod (public 0.0.0.0) answers /metrics only on the loopback metrics listener", () =>
+    Effect.gen(function*() {
+      const root = new URL("../../", import.meta.url).pathname
+      const prod = yield* loadConfig(args({ env: "prod" }), {}, root)
+      assert.strictEqual(prod.server.host, "0.0.0.0")
+      assert.isTrue(prod.metrics.enabled)
+      assert.isFalse(prod.metrics.on_main_port)
+      assert.strictEqual(prod.metrics.host, "127.0.0.1")
+      assert.notStrictEqual(prod.metrics.port, prod.server.port)
+      // METRICS_HOST moves the listener to a pod address without editing the profile
+      assert.strictEqual((yield* loadConfig(args({ env: "prod" }), { METRICS_HOST: "0.0.0.0" }, root)).metrics.host, "0.0.0.0")
+    }))
+})

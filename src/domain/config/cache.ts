@@ -1,5 +1,5 @@
 import * as Schema from "effect/Schema"
-import { DurationMs, SizeBytes } from "./units.ts"
+import { LifetimeMs, SizeBytes } from "./units.ts"
 import { RedisUrl } from "./urls.ts"
 import { withDefault } from "./withDefault.ts"
 
@@ -15,7 +15,7 @@ export const CacheSection = Schema.Struct({
   /** Larger responses stream through uncached. */
   max_object_size: withDefault(SizeBytes, "8MB"),
   /** Freshness for responses with no freshness information (heuristic, RFC 9111 §4.2.2); 0 = do not store them. */
-  default_ttl: withDefault(DurationMs, 0),
+  default_ttl: withDefault(LifetimeMs, 0),
   redis_url: withDefault(RedisUrl, "redis://127.0.0.1:6379"),
   /** Prefix of every Redis key the cache writes (instances sharing a cache must use the same one). */
   redis_prefix: withDefault(Schema.String, "gatehouse:cache:")

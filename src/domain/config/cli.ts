@@ -1,6 +1,6 @@
 import * as Schema from "effect/Schema"
 import { BearerToken } from "./bearerToken.ts"
-import { SizeBytes, TimerMs } from "./units.ts"
+import { GraceMs, IntBetween, SizeBytes, TimeoutMs } from "./units.ts"
 import { withDefault } from "./withDefault.ts"
 
 /** An allow-listed program: an absolute path, no "..", no NUL. Resolved with realpath at start-up. */
@@ -22,10 +22,11 @@ export const CliSection = Schema.Struct({
   enabled: withDefault(Schema.Boolean, false),
   /** Bearer token; "" = no token, then only loopback clients may call the endpoint. */
   auth_token: withDefault(BearerToken, ""),
-  max_concurrent: withDefault(Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: 1, maximum: 10_000 }))), 10),
-  process_timeout: withDefault(TimerMs, "60s"),
-  /** SIGTERM → SIGKILL after this long (timeout, output cap, client gone, shutdown). */
-  kill_grace: withDefault(TimerMs, "2s"),
+  max_concurrent: withDefault(IntBetween(1, 10_000, "a number of processes"), 10),
+  /** 1ms-24d; 0 is refused (it would kill every command at once). */
+  process_timeout: withDefault(TimeoutMs, "60s"),
+  /** SIGTERM → SIGKILL after this long (timeout, output cap, client gone, shutdown); 0 = SIGKILL at once. */
+  kill_grace: withDefault(GraceMs, "2s"),
   max_output_bytes: withDefault(SizeBytes, "10MB"),
   max_stdin_bytes: withDefault(SizeBytes, "1MB"),
   working_dir: withDefault(Schema.String.pipe(Schema.check(Schema.isMinLength(1))), "."),

@@ -1,5 +1,5 @@
 import * as Schema from "effect/Schema"
-import { SizeBytes } from "./units.ts"
+import { IntBetween, SizeBytes } from "./units.ts"
 import { withDefault } from "./withDefault.ts"
 
 /** Content codings Gatehouse can produce (RFC 9110 §8.4.1; zstd: RFC 8878). */
@@ -13,7 +13,7 @@ export const MediaTypePattern = Schema.String.pipe(
   }))
 )
 
-const level = (min: number, max: number) => Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: min, maximum: max })))
+const level = (min: number, max: number) => IntBetween(min, max, "a level")
 
 export const DEFAULT_COMPRESSIBLE_TYPES = [
   "text/html", "text/plain", "text/css", "text/csv", "text/xml", "text/javascript", "text/markdown",

@@ -7,6 +7,7 @@
  */
 import * as Schema from "effect/Schema"
 import { isIP } from "node:net"
+import { type IpAddress, parseIp } from "../cidr.ts"
 
 /** Labels of letters, digits, "-" and "_" (container names), none empty or over 63, not starting or ending in "-". */
 const LABEL = /^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)$/
@@ -24,3 +25,19 @@ export const ListenHost = Schema.String.pipe(
     isListenHost(s) ? undefined : `expected an IP address ("127.0.0.1", "0.0.0.0", "::") or a host name ("localhost")`
   ))
 )
+
+/**
+ * Whether listeners on `a` and `b` (addresses as the lookup gave them) on the same port collide with
+ * EADDRINUSE under Node's defaults on Linux: the same address (in any spelling, "::ffff:127.0.0.1" is
+ * 127.0.0.1), "0.0.0.0" against any IPv4 address, and "::" (dual-stack) against anything.
+ */
+export const listenAddressesCollide = (a: string, b: string): boolean => {
+  const x = parseIp(a)
+  const y = parseIp(b)
+  if (x === undefined || y === undefined) return a === b
+  const anyV6 = (ip: IpAddress) => ip.v === 6 && ip.n === 0n
+  const anyV4 = (ip: IpAddress) => ip.v === 4 && ip.n === 0
+  if (anyV6(x) || anyV6(y)) return true
+  if (x.v !== y.v) return false
+  return x.n === y.n || anyV4(x) || anyV4(y)
+}

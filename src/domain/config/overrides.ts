@@ -55,6 +55,7 @@ export const ENV_OVERRIDES: ReadonlyArray<readonly [string, ReadonlyArray<string
   ["CACHE_MAX_MEMORY", ["cache", "max_memory"], numeric],
   ["CACHE_REDIS_URL", ["cache", "redis_url"], (s) => s],
   ["METRICS_ENABLED", ["metrics", "enabled"], bool],
+  ["METRICS_HOST", ["metrics", "host"], (s) => s],
   ["METRICS_PORT", ["metrics", "port"], numeric],
   ["TRACING_ENABLED", ["tracing", "enabled"], bool],
   ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", ["tracing", "otlp_endpoint"], (s) => s],

@@ -1,22 +1,23 @@
 import * as Schema from "effect/Schema"
 import { ListenHost } from "./listenHost.ts"
 import { ListenerTls } from "./tls.ts"
-import { SizeBytes, TimerMs } from "./units.ts"
+import { GraceMs, IntBetween, SizeBytes, TimeoutMs } from "./units.ts"
 
 import { withDefault } from "./withDefault.ts"
 
 /** A port to listen on; 0 = any free port. */
-export const Port = Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: 0, maximum: 65535 })))
+export const Port = IntBetween(0, 65535, "a port", " (0 = any free port)")
 
 /** A port to connect to (a CONNECT target): 1-65535, port 0 cannot be dialled. */
-export const RemotePort = Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: 1, maximum: 65535 })))
+export const RemotePort = IntBetween(1, 65535, "a port")
 
+/** Timeouts are 1ms-24d (none can be turned off); the shutdown grace may be 0 (close at once). */
 export const Timeouts = Schema.Struct({
-  connect: withDefault(TimerMs, "5s"),
-  read: withDefault(TimerMs, "30s"),
-  write: withDefault(TimerMs, "30s"),
-  idle: withDefault(TimerMs, "120s"),
-  shutdown_grace: withDefault(TimerMs, "30s")
+  connect: withDefault(TimeoutMs, "5s"),
+  read: withDefault(TimeoutMs, "30s"),
+  write: withDefault(TimeoutMs, "30s"),
+  idle: withDefault(TimeoutMs, "120s"),
+  shutdown_grace: withDefault(GraceMs, "30s")
 })
 
 export const Limits = Schema.Struct({
