@@ -446,6 +446,30 @@ describe("POST /cli/execute limits", () => {
   })
 })
 
+/**
+ * A streamed run of flood.mjs writing `bytes` (more than the socket buffers hold) whose client reads
+ * up to the start event (`started`: its pid), then never again.
+ */
+const stalledFlood = (port: number, bytes: number) => {
+  const body = JSON.stringify({ command: "node", args: [fixture("flood.mjs"), String(bytes)] })
+  const sock = connect(port, "127.0.0.1")
+  sock.write(`POST /cli/execute HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`)
+  const started = new Promise<number>((resolve) => {
+    let head = ""
+    const onData = (c: Buffer) => {
+      head += c.toString("latin1")
+      const m = /"type":"start","pid":(\d+)/.exec(head)
+      if (m !== null) {
+        sock.off("data", onData)
+        sock.pause()
+        resolve(Number(m[1]))
+      }
+    }
+    sock.on("data", onData)
+  })
+  return { sock, started }
+}
+
 const externalIpv4 = Object.values(networkInterfaces()).flat().find((i) => i?.family === "IPv4" && !i.internal)?.address
 
 describe("POST /cli/execute without auth_token", () => {
@@ -487,23 +511,9 @@ describe("POST /cli/execute without auth_token", () => {
 describe("POST /cli/execute backpressure", () => {
   it("a client that stops reading stalls the process on its pipe instead of buffering its output", async () => {
     const proxy = await startProxy({ cli: { enabled: true, max_output_bytes: "200MB", allowed_commands: [NODE] } })
-    const body = JSON.stringify({ command: "node", args: [fixture("flood.mjs"), String(32 * 1024 * 1024)] })
-    const sock = connect(proxy.port, "127.0.0.1")
+    const { sock, started } = stalledFlood(proxy.port, 32 * 1024 * 1024)
     try {
-      sock.write(`POST /cli/execute HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`)
-      let head = ""
-      const pid = await new Promise<number>((resolve) => {
-        const onData = (c: Buffer) => {
-          head += c.toString("latin1")
-          const m = /"type":"start","pid":(\d+)/.exec(head)
-          if (m !== null) {
-            sock.off("data", onData)
-            sock.pause()
-            resolve(Number(m[1]))
-          }
-        }
-        sock.on("data", onData)
-      })
+      const pid = await started
       // Without backpressure the proxy would pull all 32 MiB (more than the kernel socket buffers hold)
       // into memory within this wait and the process would have exited; with it, it is blocked writing.
       await new Promise((r) => setTimeout(r, 1000))
@@ -523,23 +533,9 @@ describe("POST /cli/execute: a client that stops reading (threat: slot exhaustio
       server: { timeouts: { read: "1s", write: "1s" } },
       cli: { enabled: true, max_concurrent: 1, process_timeout: "60s", max_output_bytes: "200MB", allowed_commands: [NODE] }
     })
-    const body = JSON.stringify({ command: "node", args: [fixture("flood.mjs"), String(64 * 1024 * 1024)] })
-    const sock = connect(proxy.port, "127.0.0.1")
+    const { sock, started } = stalledFlood(proxy.port, 64 * 1024 * 1024)
     try {
-      sock.write(`POST /cli/execute HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`)
-      let head = ""
-      const pid = await new Promise<number>((resolve) => {
-        const onData = (c: Buffer) => {
-          head += c.toString("latin1")
-          const m = /"type":"start","pid":(\d+)/.exec(head)
-          if (m !== null) {
-            sock.off("data", onData)
-            sock.pause() // and never reads again: more output than the socket buffers hold is waiting
-            resolve(Number(m[1]))
-          }
-        }
-        sock.on("data", onData)
-      })
+      const pid = await started
       const entry = await logged(proxy, (e) => (e.cli as { pid?: number } | undefined)?.pid === pid)
       expect(entry.outcome).toBe("write_timeout")
       expect(entry.status).toBe(200)

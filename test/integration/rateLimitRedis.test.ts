@@ -21,21 +21,23 @@ const eventually = async (attempt: () => Promise<Reply>, done: (r: Reply) => boo
   return last
 }
 
+/** A Redis-backed limit of one token per 100 s: nothing refills during a test. */
+const redisLimits = (onError: "allow" | "deny", url: string, extra: Record<string, unknown>) => ({
+  enabled: true,
+  backend: "redis",
+  redis_url: url,
+  requests_per_second: 0.01,
+  exempt: [],
+  on_backend_error: onError,
+  ...extra
+})
+
 describe("rate limiting, redis backend shared by two instances", () => {
   let origin: Origin
   let redis: RunningRedis
   let a: StartedProgram
   let b: RunningProxy
-  const limits = (onError: "allow" | "deny", url: string) => ({
-    enabled: true,
-    backend: "redis",
-    redis_url: url,
-    // one token per 100 s: nothing refills during the test
-    requests_per_second: 0.01,
-    burst: 4,
-    exempt: [],
-    on_backend_error: onError
-  })
+  const limits = (onError: "allow" | "deny", url: string) => redisLimits(onError, url, { burst: 4 })
   beforeAll(async () => {
     origin = await startOrigin()
     redis = await startRedis()
@@ -110,16 +112,7 @@ describe("rate limiting, redis backend hung (process stopped, connection still o
   let redis: RunningRedis
   let a: StartedProgram
   let b: RunningProxy
-  const limits = (onError: "allow" | "deny", url: string) => ({
-    enabled: true,
-    backend: "redis",
-    redis_url: url,
-    redis_timeout: "200ms",
-    requests_per_second: 0.01,
-    burst: 50,
-    exempt: [],
-    on_backend_error: onError
-  })
+  const limits = (onError: "allow" | "deny", url: string) => redisLimits(onError, url, { burst: 50, redis_timeout: "200ms" })
   beforeAll(async () => {
     origin = await startOrigin()
     redis = await startRedis()
