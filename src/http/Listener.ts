@@ -196,7 +196,8 @@ export const makeListener = Effect.gen(function*() {
       server.closeAllConnections()
       // what was cut ends on its connection's 'close' (a tick later): let each record its access-log
       // line and metrics before the layers below (the log's last flush) close
-      if (drained._tag === "None") yield* settled.pipe(Effect.timeoutOption(CUT_SETTLE_MS))
+      // (tunnels are not in Node's connection list any more: their fibers are interrupted, logged `interrupted`)
+      if (drained._tag === "None") yield* Effect.andThen(FiberSet.clear(fibers), settled).pipe(Effect.timeoutOption(CUT_SETTLE_MS))
       yield* Effect.logInfo("gatehouse stopped").pipe(Effect.annotateLogs({ drained: drained._tag === "Some" }))
     })
   )

@@ -4,6 +4,14 @@
  * Each direction ends its writable when its readable ends, so a half-close on one side reaches the
  * other while the reverse direction keeps flowing. The tunnel is torn down when both
  * directions are done, on error, on idle timeout, or on interruption (client gone, shutdown).
+ *
+ * A CONNECT pipelined behind a request whose response is still going out is answered after it
+ * (RFC 9112 §9.3.2), its 200 or its refusal alike, as an Upgrade is (connectionHandBack.ts).
+ * A client whose connection resets while the target is dialled (its 'close' interrupts this fiber,
+ * Listener.ts) stops the dial at once, logged as a client that left (tunnelExit.ts). Its FIN alone
+ * does not: the connection allows half-open, and a CONNECT client may send its payload and end its
+ * side before the 200 (tunnels relay half-closes), so the FIN ends the tunnel's upload once the
+ * tunnel is up, not the tunnel.
  */
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
@@ -22,10 +30,11 @@ import type { Lifecycle } from "../services/Lifecycle.ts"
 import type { DestinationGuard } from "../services/DestinationGuard.ts"
 import type { ProxyAuth } from "../services/ProxyAuth.ts"
 import type { RateLimiter } from "../services/RateLimiter.ts"
-import { settleTunnel } from "./tunnelExit.ts"
 import type { MetricsHooks } from "../services/Metrics.ts"
 import type { Reclaimer } from "../services/Reclaimer.ts"
+import { previousResponseDone } from "./connectionHandBack.ts"
 import { bridgeSockets } from "./socketBridge.ts"
+import { bytesRead, bytesWritten, recordTunnelBytes, settleTunnel } from "./tunnelExit.ts"
 
 export interface TunnelDeps {
   readonly config: LoadedConfig
@@ -72,13 +81,17 @@ export const connectTunnel = (deps: TunnelDeps, req: IncomingMessage, client: Du
     const ctx = newRequestContext(deps.requestId(typeof rid === "string" ? rid : undefined), start, deps.clientIp(client), "CONNECT", target)
     ctx.kind = "connect"
     ctx.upstream = target
-    // the CONNECT head the parser read (early tunnel bytes after it are in `head`): not tunnel payload
-    const headBytes = ((client as Socket).bytesRead ?? 0) - head.length
+    // what the connection read up to the CONNECT head (earlier requests, the head itself) is not tunnel
+    // payload; the early tunnel bytes after it are in `head` (read now, before any wait)
+    const readFrom = bytesRead(client) - head.length
+    let writtenFrom = 0
     let established = false
     let idled = false
     const { server } = deps.config
 
     const open = Effect.gen(function*() {
+      // RFC 9112 §9.3.2: the response to a request pipelined before this one goes out first
+      yield* previousResponseDone(client)
       yield* deps.filter.connection(client, ctx.clientIp)
       const authority = parseAuthority(target)
       if (authority === undefined || authority.port === undefined) {
@@ -96,12 +109,16 @@ export const connectTunnel = (deps: TunnelDeps, req: IncomingMessage, client: Du
       if (deps.proxyAuth.enabled) yield* deps.proxyAuth.check(req.headers["proxy-authorization"])
       // SSRF guard: resolve once, check, and dial the checked address (never the name again)
       const address = yield* deps.destinations.resolve(authority.hostname, authority.port)
+      // interruptible: a client that leaves while the target is dialled stops the dial (its socket destroyed)
       const upstream = yield* Effect.acquireRelease(
         dial(address, authority.port, server.timeouts.connect, target),
-        (s) => Effect.sync(() => s.destroy())
+        (s) => Effect.sync(() => s.destroy()),
+        { interruptible: true }
       )
       yield* Effect.addFinalizer(() => Effect.sync(() => client.destroy()))
       client.write(ESTABLISHED)
+      // (the count includes writes still queued: from here on it is the tunnel's)
+      writtenFrom = bytesWritten(client)
       established = true
       ctx.status = 200
       if (head.length > 0) upstream.write(head)
@@ -115,10 +132,7 @@ export const connectTunnel = (deps: TunnelDeps, req: IncomingMessage, client: Du
         const end = yield* Clock.currentTimeNanos
         // a tunnel's bytes are its payload each way, as a request's are its bodies (a refusal's
         // problem body is counted by settleTunnel)
-        if (established) {
-          ctx.bytesIn = ((client as Socket).bytesRead ?? 0) - headBytes
-          ctx.bytesOut = ((client as Socket).bytesWritten ?? 0) - ESTABLISHED.length
-        }
+        if (established) recordTunnelBytes(ctx, client, readFrom, writtenFrom)
         deps.metrics.request(ctx, end - start)
         yield* deps.accessLog.write(accessEntry(ctx, end - start))
       })

@@ -91,13 +91,18 @@ export const awaitNextRequest = (socket: Duplex, pending: Buffer): boolean => {
 }
 
 /**
- * A response to a request pipelined before the upgrade request may still be going out on the
- * connection (it is its ServerResponse's until then): anything for the upgrade request follows it
- * (RFC 9112 §9.3.2), and the server's next parser must not find it there.
+ * Responses to requests pipelined before the upgrade (or CONNECT) request may still be going out on
+ * the connection (it is their ServerResponse's until then): anything for the upgrade request follows
+ * them (RFC 9112 §9.3.2), and the server's next parser must not find it there. When one finishes,
+ * Node gives the connection to the next one queued behind it, so this waits until none holds it.
  */
 export const previousResponseDone = (socket: Duplex): Effect.Effect<void> => {
   const previous = responseInFlight(socket)
-  return previous === undefined ? Effect.void : responseSettled(previous)
+  if (previous === undefined) return Effect.void
+  return Effect.andThen(responseSettled(previous), Effect.suspend(() => {
+    const next = responseInFlight(socket)
+    return next === undefined || next === previous ? Effect.void : previousResponseDone(socket)
+  }))
 }
 
 /** Succeeds once a response was wholly handed to its connection ('finish') or the connection closed. */

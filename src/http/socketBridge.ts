@@ -2,7 +2,8 @@
  * Two sockets joined as two Effect Streams, one per direction, with backpressure. Each direction
  * ends its writable when its readable ends, so a half-close reaches the other side while the
  * reverse direction keeps flowing. Completes when both directions are done; fails on the first
- * socket error.
+ * socket error, blamed on the side whose socket failed: the client's (`ClientAborted`: it reset or
+ * dropped its connection) or the upstream's (`UpstreamError` reset).
  *
  * Why not `NodeStream.fromReadable` → `NodeSink.fromWritable`: that pair pulls (wait for
  * 'readable', read, write, wait again), so reading and writing never overlap and every 64 KiB chunk
@@ -17,20 +18,23 @@ import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import type { Socket } from "node:net"
 import type { Duplex } from "node:stream"
-import { UpstreamError } from "../domain/errors.ts"
+import { ClientAborted, UpstreamError } from "../domain/errors.ts"
 
 /** Chunks (≤ 64 KiB each from a socket) queued before the source is paused. */
 const HIGH_WATER = 16
 
-const resetError = (label: string, cause: unknown) =>
-  new UpstreamError({ reason: "reset", upstream: label, responseStarted: true, cause })
+export type BridgeError = UpstreamError | ClientAborted
+
+/** What a failure of one socket means: the side it is on went away. */
+type Failed = (cause: unknown) => BridgeError
 
 /**
  * A socket's bytes as a Stream: pushed on 'data', paused while `HIGH_WATER` chunks are queued.
- * Each chunk's size goes to `relayed` (the Reclaimer: relayed buffers are freed while young).
+ * Each chunk's size goes to `relayed` (the Reclaimer: relayed buffers are freed while young). An error
+ * on the socket (a reset, a write into a closed connection) is that socket's side's failure.
  */
-const socketStream = (from: Duplex, label: string, relayed: (bytes: number) => void): Stream.Stream<Uint8Array, UpstreamError> =>
-  Stream.callback<Uint8Array, UpstreamError>((queue) =>
+const socketStream = (from: Duplex, failed: Failed, relayed: (bytes: number) => void): Stream.Stream<Uint8Array, BridgeError> =>
+  Stream.callback<Uint8Array, BridgeError>((queue) =>
     Effect.acquireRelease(
       Effect.sync(() => {
         const onData = (chunk: Buffer) => {
@@ -39,7 +43,7 @@ const socketStream = (from: Duplex, label: string, relayed: (bytes: number) => v
           if (Queue.sizeUnsafe(queue) >= HIGH_WATER) from.pause()
         }
         const onEnd = () => { Queue.endUnsafe(queue) }
-        const onError = (cause: Error) => { Queue.failCauseUnsafe(queue, Cause.fail(resetError(label, cause))) }
+        const onError = (cause: Error) => { Queue.failCauseUnsafe(queue, Cause.fail(failed(cause))) }
         // destroyed without 'end' (idle timeout, the other side's failure): nothing more will come
         const onClose = () => { Queue.endUnsafe(queue) }
         from.on("data", onData)
@@ -57,11 +61,14 @@ const socketStream = (from: Duplex, label: string, relayed: (bytes: number) => v
       (detach) => Effect.sync(detach)
     ))
 
-/** Writes each batch the stream hands over; resumes `from` once `to` has taken it. */
-const writeBatch = (from: Duplex, to: Duplex, label: string) => (chunks: ReadonlyArray<Uint8Array>) =>
-  Effect.callback<void, UpstreamError>((resume) => {
+/**
+ * Writes each batch the stream hands over; resumes `from` once `to` has taken it. `to` closed under
+ * it is `toFailed` (the destination's side went away).
+ */
+const writeBatch = (from: Duplex, to: Duplex, toFailed: Failed) => (chunks: ReadonlyArray<Uint8Array>) =>
+  Effect.callback<void, BridgeError>((resume) => {
     if (to.destroyed) {
-      resume(Effect.fail(resetError(label, new Error("destination closed"))))
+      resume(Effect.fail(toFailed(new Error("destination closed"))))
       return
     }
     let ok = true
@@ -78,7 +85,7 @@ const writeBatch = (from: Duplex, to: Duplex, label: string) => (chunks: Readonl
     }
     const onClose = () => {
       to.off("drain", onDrain)
-      resume(Effect.fail(resetError(label, new Error("destination closed"))))
+      resume(Effect.fail(toFailed(new Error("destination closed"))))
     }
     to.once("drain", onDrain)
     to.once("close", onClose)
@@ -88,8 +95,8 @@ const writeBatch = (from: Duplex, to: Duplex, label: string) => (chunks: Readonl
     })
   })
 
-const pipeOneWay = (from: Duplex, to: Duplex, label: string, relayed: (bytes: number) => void) =>
-  Stream.runForEachArray(socketStream(from, label, relayed), writeBatch(from, to, label)).pipe(
+const pipeOneWay = (from: Duplex, fromFailed: Failed, to: Duplex, toFailed: Failed, relayed: (bytes: number) => void) =>
+  Stream.runForEachArray(socketStream(from, fromFailed, relayed), writeBatch(from, to, toFailed)).pipe(
     // the source ended: half-close the destination (its queued writes go first)
     Effect.andThen(Effect.sync(() => { if (!to.destroyed && !to.writableEnded) to.end() }))
   )
@@ -105,8 +112,11 @@ export const bridgeSockets = (
   idleMs: number,
   relayed: (bytes: number) => void,
   onIdle: () => void = () => {}
-): Effect.Effect<void, UpstreamError> =>
+): Effect.Effect<void, BridgeError> =>
   Effect.suspend(() => {
+    // the client reset or dropped its connection: it left (logged client_abort), the target did nothing wrong
+    const clientFailed: Failed = () => new ClientAborted({ phase: "tunnel" })
+    const upstreamFailed: Failed = (cause) => new UpstreamError({ reason: "reset", upstream: label, responseStarted: true, cause })
     const idle = () => {
       onIdle()
       upstream.destroy()
@@ -114,5 +124,8 @@ export const bridgeSockets = (
     }
     ;(upstream as Partial<Socket>).setTimeout?.(idleMs, idle)
     ;(client as Partial<Socket>).setTimeout?.(idleMs, idle)
-    return Effect.all([pipeOneWay(client, upstream, label, relayed), pipeOneWay(upstream, client, label, relayed)], { concurrency: 2, discard: true })
+    return Effect.all([
+      pipeOneWay(client, clientFailed, upstream, upstreamFailed, relayed),
+      pipeOneWay(upstream, upstreamFailed, client, clientFailed, relayed)
+    ], { concurrency: 2, discard: true })
   })

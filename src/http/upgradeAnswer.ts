@@ -8,7 +8,9 @@
  * Connection are Node's, as for every response the proxy sends, and ClientSink writes it, behind the
  * same response guard and hardening headers as a forwarded response. Afterwards the connection goes
  * back to the HTTP server for the client's next request (connectionHandBack.ts), or is closed when the
- * client said `Connection: close` or the server is draining (RFC 9112 §9.3).
+ * client said `Connection: close` or the server is draining (RFC 9112 §9.3). Draining is read when the
+ * answer's head goes out, not when the upgrade arrived: an answer that comes once the shutdown has
+ * begun says `Connection: close` (RFC 9112 §9.6), as the pipeline's responses do.
  */
 import * as Effect from "effect/Effect"
 import { type IncomingMessage, type Server, ServerResponse } from "node:http"
@@ -19,6 +21,20 @@ import type { InterimSink } from "../services/Upstream.ts"
 import { awaitNextRequest, responseSettled } from "./connectionHandBack.ts"
 import { responseInFlight } from "./connectionState.ts"
 import { ClientSink } from "./phases/upstream.ts"
+
+/**
+ * The server no longer accepts connections: it is draining (the Listener closes it as the shutdown
+ * begins, connectionHandBack.ts reads the same).
+ */
+const draining = (socket: Duplex | null): boolean => (socket as { server?: Server } | null)?.server?.listening !== true
+
+/** ClientSink for the answer: whether its connection is kept is settled when its head is written. */
+class AnswerSink extends ClientSink {
+  override head(status: number, statusText: string | undefined, headers: HeaderMap): void {
+    if (this.res.shouldKeepAlive && draining(this.res.socket)) this.res.shouldKeepAlive = false
+    super.head(status, statusText, headers)
+  }
+}
 
 /** The client's Connection field lists `close`. */
 const asksClose = (connection: string | undefined): boolean => {
@@ -39,11 +55,11 @@ export class UpgradeAnswer implements InterimSink {
   constructor(req: IncomingMessage, socket: Duplex, via: string, relayed: (bytes: number) => void) {
     const res = new ServerResponse(req)
     // (only HTTP/1.1 requests get here: an HTTP/1.0 one goes on as a plain request, upgradeOffer.ts)
-    res.shouldKeepAlive = !asksClose(req.headers.connection) && (socket as { server?: Server }).server?.listening === true
+    res.shouldKeepAlive = !asksClose(req.headers.connection)
     res.assignSocket(socket as Socket)
     this.res = res
     this.socket = socket as Socket
-    this.sink = new ClientSink(res, via, relayed)
+    this.sink = new AnswerSink(res, via, relayed)
     this.drained = () => {
       if (res.writableNeedDrain) res.emit("drain")
     }

@@ -34,7 +34,7 @@ import { route, type SelfCheck } from "./phases/route.ts"
 import { validate } from "./phases/validate.ts"
 import type { SecurityHeaders } from "./securityHeaders.ts"
 import { bridgeSockets } from "./socketBridge.ts"
-import { settleTunnel } from "./tunnelExit.ts"
+import { bytesRead, bytesWritten, recordTunnelBytes, settleTunnel } from "./tunnelExit.ts"
 import { UpgradeAnswer } from "./upgradeAnswer.ts"
 import { plainRequestHead, tunnelledProtocols } from "./upgradeOffer.ts"
 
@@ -78,6 +78,9 @@ const notATunnel = (metrics: MetricsHooks, client: Duplex): void => {
 
 export const upgradeTunnel = (deps: UpgradeDeps, req: IncomingMessage, client: Duplex, head: Buffer): Effect.Effect<void> =>
   Effect.gen(function*() {
+    // what the connection read up to the upgrade request's head (earlier requests, the head itself)
+    // is not tunnel payload; the client's early bytes after it are in `head` (read now, before any wait)
+    const readFrom = bytesRead(client) - head.length
     yield* previousResponseDone(client)
     const protocol = tunnelledProtocols(req)
     if (protocol === undefined) {
@@ -91,12 +94,17 @@ export const upgradeTunnel = (deps: UpgradeDeps, req: IncomingMessage, client: D
     const ctx = newRequestContext(deps.requestId(typeof rid === "string" ? rid : undefined), start, deps.clientIp(client), req.method ?? "GET", req.url ?? "")
     let switched = false
     let idled = false
+    let left = false
+    let writtenFrom = 0
     let answer: UpgradeAnswer | undefined
     let declined = false
     const open = Effect.gen(function*() {
       // Until the switch, a client that ends its side has left: the socket allows half-open, so
       // only 'end' says so. Closing it fires 'close', which interrupts this fiber (Listener.ts).
-      const leave = () => client.destroy()
+      const leave = () => {
+        left = true
+        client.destroy()
+      }
       yield* Effect.acquireRelease(Effect.sync(() => client.once("end", leave)), () => Effect.sync(() => client.off("end", leave)))
       yield* deps.filter.connection(client, ctx.clientIp)
       const h = yield* validate(req, deps.config.server)
@@ -158,6 +166,8 @@ export const upgradeTunnel = (deps: UpgradeDeps, req: IncomingMessage, client: D
       yield* Effect.addFinalizer(() => Effect.sync(() => client.destroy()))
       client.off("end", leave) // from here the bridge relays a half-close
       client.write(head101(up.headers, deps.via))
+      // (the count includes writes still queued: from here on it is the tunnel's)
+      writtenFrom = bytesWritten(client)
       switched = true
       ctx.status = 101
       if (head.length > 0) up.socket.write(head)
@@ -165,13 +175,18 @@ export const upgradeTunnel = (deps: UpgradeDeps, req: IncomingMessage, client: D
     })
     const report = (exit: Exit.Exit<void, RequestError>) =>
       Effect.gen(function*() {
-        const error = settleTunnel(exit, ctx, client, switched || answer?.started() === true, idled)
+        const relay = answer
+        const answered = relay !== undefined && relay.started()
+        // a declined upgrade's answer cut short (the client left mid-body): the status that went out
+        if (answered && !switched && ctx.status === 0) {
+          ctx.status = relay.res.statusCode
+          ctx.bytesOut = relay.sink.bytes
+        }
+        const error = settleTunnel(exit, ctx, client, switched || answered, idled, left)
         if (error !== undefined) deps.metrics.refused(error)
         const end = yield* Clock.currentTimeNanos
-        if (switched) {
-          ctx.bytesIn = (client as { bytesRead?: number }).bytesRead ?? 0
-          ctx.bytesOut = (client as { bytesWritten?: number }).bytesWritten ?? 0
-        }
+        // the tunnel's payload each way: not the requests and responses before it, its head or the 101
+        if (switched) recordTunnelBytes(ctx, client, readFrom, writtenFrom)
         deps.metrics.request(ctx, end - start)
         yield* deps.accessLog.write(accessEntry(ctx, end - start, "upgrade"))
       })

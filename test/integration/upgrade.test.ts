@@ -24,6 +24,16 @@ const exchange = async (port: number, data: string, until: string): Promise<stri
   return c.text
 }
 
+/** A new connection to `port` is refused (its listener closed). */
+const refused = (port: number): Promise<boolean> =>
+  new Promise((resolve) => {
+    const s = connect(port, "127.0.0.1", () => {
+      s.destroy()
+      resolve(false)
+    })
+    s.on("error", () => resolve(true))
+  })
+
 /** A declined upgrade's answer far larger than the socket buffers: relayed only if backpressure works. */
 const BIG = 16 * 1024 * 1024
 
@@ -38,13 +48,18 @@ describe("RFC 9110 §7.8 Upgrade (WebSocket-style)", () => {
   const plain: Array<{ url: string; headers: IncomingHttpHeaders; body: string }> = []
   const sockets = new Set<{ destroy: () => void }>()
   const held: Array<{ got: string; closed: boolean; answer: () => void }> = []
+  /** Plain requests (`/held-plain…`) the origin answers when the test says so. */
+  const heldPlain = new Map<string, () => void>()
+  /** Upgrades the origin declines (401) when the test says so. */
+  const heldDenials: Array<() => void> = []
   beforeAll(async () => {
     origin = createServer((req, res) => {
       let body = ""
       req.on("data", (c: Buffer) => { body += c.toString() })
       req.on("end", () => {
         plain.push({ url: req.url ?? "", headers: req.headers, body })
-        res.end(`plain:${req.url}`)
+        if (req.url?.startsWith("/held-plain") === true) heldPlain.set(req.url, () => res.end(`plain:${req.url}`))
+        else res.end(`plain:${req.url}`)
       })
     })
     origin.on("upgrade", (req, sock) => {
@@ -75,6 +90,12 @@ describe("RFC 9110 §7.8 Upgrade (WebSocket-style)", () => {
       }
       if (req.headers.upgrade === "chunked-deny-proto") {
         sock.end("HTTP/1.1 403 Forbidden\r\nTransfer-Encoding: chunked\r\nX-Why: policy\r\n\r\n4\r\nnope\r\n0\r\n\r\n")
+        return
+      }
+      if (req.headers.upgrade === "held-deny-proto") {
+        sockets.add(sock)
+        sock.on("error", () => {})
+        heldDenials.push(() => sock.end("HTTP/1.1 401 Unauthorized\r\nContent-Length: 6\r\n\r\ndenied"))
         return
       }
       if (req.headers.upgrade === "held-proto") {
@@ -231,6 +252,22 @@ describe("RFC 9110 §7.8 Upgrade (WebSocket-style)", () => {
     c.sock.destroy()
   })
 
+  it("RFC 9112 §9.3.2: an upgrade pipelined behind two requests whose responses are pending is answered after both", async () => {
+    const c = converse(proxy.port)
+    c.sock.write(`GET /held-plain-1 HTTP/1.1\r\nHost: app\r\n\r\nGET /held-plain-2 HTTP/1.1\r\nHost: app\r\n\r\n${DENY}`)
+    await expect.poll(() => heldPlain.has("/held-plain-1") && heldPlain.has("/held-plain-2")).toBe(true)
+    heldPlain.get("/held-plain-1")!()
+    await expect.poll(() => c.text).toContain("plain:/held-plain-1")
+    // room for a proxy that would answer the upgrade after the first response only to do so
+    await new Promise((r) => setTimeout(r, 200))
+    expect(statusesOf(c.text)).toEqual([200])
+    heldPlain.get("/held-plain-2")!()
+    await expect.poll(() => c.text).toContain("denied")
+    expect(statusesOf(c.text)).toEqual([200, 200, 401])
+    expect(c.text.indexOf("plain:/held-plain-2")).toBeLessThan(c.text.indexOf("denied"))
+    c.sock.destroy()
+  })
+
   it("graceful shutdown closes a declined upgrade's connection waiting for its next request, as it closes idle keep-alive ones", async () => {
     const p = await startProxy({ routing: { default_backend: `http://127.0.0.1:${port}` } })
     const waiting = converse(p.port)
@@ -330,6 +367,59 @@ describe("RFC 9110 §7.8 Upgrade (WebSocket-style)", () => {
     kept.sock.destroy()
     await new Promise((r) => setTimeout(r, 100))
     expect(sample(await scrape(proxy.metricsPort), "gatehouse_active_tunnels", {})).toBe(0)
+  })
+  it("RFC 9110 §7.8: a client that leaves before the origin's 101 is logged as one that left: 499 client_abort (4xx in the metrics), not status 0 interrupted", async () => {
+    const route = `http://127.0.0.1:${port}`
+    const c4xx = sample(await scrape(proxy.metricsPort), "gatehouse_http_requests_total", { method: "GET", status_class: "4xx", route }) ?? 0
+    const before = held.length
+    const s = connect(proxy.port, "127.0.0.1", () =>
+      s.write("GET /ws-left HTTP/1.1\r\nHost: app\r\nConnection: Upgrade\r\nUpgrade: held-proto\r\n\r\n"))
+    s.on("error", () => {})
+    await expect.poll(() => held.length).toBe(before + 1)
+    s.destroy()
+    await expect.poll(() => proxy.entries().find((e) => e.url === "/ws-left")).toMatchObject({ status: 499, outcome: "client_abort", kind: "upgrade" })
+    await expect.poll(async () => sample(await scrape(proxy.metricsPort), "gatehouse_http_requests_total", { method: "GET", status_class: "4xx", route })).toBe(c4xx + 1)
+  })
+
+  it("RFC 9110 §7.8: a client that resets its WebSocket-style tunnel is logged client_abort, not upstream_reset (the origin did nothing wrong)", async () => {
+    const c = converse(proxy.port)
+    c.sock.write("GET /ws-reset HTTP/1.1\r\nHost: app\r\nConnection: Upgrade\r\nUpgrade: echo-proto\r\n\r\n")
+    await expect.poll(() => c.text).toMatch(/^HTTP\/1\.1 101 [^]*\r\n\r\n$/)
+    c.sock.write("abc")
+    await expect.poll(() => c.text.endsWith("abc")).toBe(true)
+    c.sock.resetAndDestroy()
+    await expect.poll(() => proxy.entries().find((e) => e.url === "/ws-reset")).toMatchObject({ status: 101, outcome: "client_abort", kind: "upgrade" })
+  })
+
+  it("RFC 9110 §7.8: an upgrade's bytes are its tunnel payload: not the requests and responses earlier on the keep-alive connection, its own head or the 101", async () => {
+    const c = converse(proxy.port)
+    for (let i = 1; i <= 3; i++) {
+      c.sock.write(`GET /before-${i} HTTP/1.1\r\nHost: app\r\n\r\n`)
+      await expect.poll(() => c.text).toContain(`plain:/before-${i}`)
+    }
+    c.sock.write("GET /ws-bytes HTTP/1.1\r\nHost: app\r\nConnection: Upgrade\r\nUpgrade: echo-proto\r\n\r\n")
+    await expect.poll(() => c.text).toMatch(/HTTP\/1\.1 101 [^]*\r\n\r\n$/)
+    c.sock.write("hi")
+    await expect.poll(() => c.text.endsWith("\r\n\r\nhi")).toBe(true)
+    c.sock.end()
+    await expect.poll(() => proxy.entries().find((e) => e.url === "/ws-bytes")).toMatchObject({ status: 101, bytes_in: 2, bytes_out: 2 })
+  })
+
+  it("RFC 9112 §9.6: a declined upgrade answered once the shutdown began says Connection: close, and its connection closes after it", async () => {
+    const p = await startProxy({ routing: { default_backend: `http://127.0.0.1:${port}` } })
+    const before = heldDenials.length
+    const c = converse(p.port)
+    c.sock.write("GET /ws-drain HTTP/1.1\r\nHost: app\r\nConnection: Upgrade\r\nUpgrade: held-deny-proto\r\n\r\n")
+    await expect.poll(() => heldDenials.length).toBe(before + 1)
+    const stopped = p.stop()
+    // draining: the listener no longer accepts
+    await expect.poll(() => refused(p.port)).toBe(true)
+    heldDenials[before]!()
+    await expect.poll(() => c.text).toContain("denied")
+    expect(statusOf(c.text)).toBe(401)
+    expect(c.text).toContain("Connection: close")
+    await expect.poll(() => c.closed).toBe(true)
+    await stopped
   })
 })
 
