@@ -85,7 +85,8 @@ export class ProxyAuth extends Context.Service<ProxyAuth, {
   readonly check: (header: string | undefined) => Effect.Effect<void, ProxyAuthRequired | ProxyAuthBusy>
 }>()("gatehouse/ProxyAuth") {
   static readonly layerWith = (settings: ProxyAuthSettings) =>
-    Layer.sync(ProxyAuth, () => {
+    Layer.effect(ProxyAuth, Effect.gen(function*() {
+      const clock = yield* Clock.Clock
       const users = new Map(Object.entries(settings.users))
       if (users.size === 0) return ProxyAuth.of({ enabled: false, check: () => Effect.void })
       const hashes = [...users.values()]
@@ -123,9 +124,9 @@ export class ProxyAuth extends Context.Service<ProxyAuth, {
 
       const settle = (key: string, ok: boolean): Effect.Effect<void, ProxyAuthRequired> =>
         ok
-          ? Effect.map(Clock.currentTimeMillis, (now) => {
+          ? Effect.sync(() => {
             if (good.size >= CACHE_MAX) good.clear()
-            good.set(key, now + VERIFIED_TTL_MS)
+            good.set(key, clock.currentTimeMillisUnsafe() + VERIFIED_TTL_MS)
           })
           : Effect.suspend(() => {
             if (bad.size >= CACHE_MAX) bad.clear()
@@ -145,19 +146,18 @@ export class ProxyAuth extends Context.Service<ProxyAuth, {
         check: (header) => {
           if (header === undefined || header === "") return refuse("proxy authentication required")
           const key = createHash("sha256").update(header).digest("base64")
+          // (a remembered credential decides at once: an Exit, no fiber for the request's decision)
           const until = good.get(key)
           if (until !== undefined) {
-            return Effect.flatMap(Clock.currentTimeMillis, (now) => {
-              if (now < until) return Effect.void
-              good.delete(key)
-              return verify(key, header)
-            })
+            if (clock.currentTimeMillisUnsafe() < until) return Effect.void
+            good.delete(key)
+            return verify(key, header)
           }
           if (bad.has(key)) return refuse("invalid proxy credentials")
           return verify(key, header)
         }
       })
-    })
+    }))
 
   static readonly layer = Layer.unwrap(Effect.map(Config, (c) => ProxyAuth.layerWith(c.security.proxy_auth)))
 }
