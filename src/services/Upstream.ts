@@ -124,14 +124,15 @@ const interrupted = (): Error => new Error("request interrupted")
  * RFC 9112 §6.1: `chunked` is the only transfer coding undici decodes, and the proxy re-frames what
  * it relays, so a response carrying any other coding (`gzip, chunked`, a bare `gzip`) would reach the
  * client with that coding silently dropped: a corrupt body. nginx answers 502 ("upstream sent unknown
- * Transfer-Encoding"); so does this proxy. One field, `chunked` in any case, is accepted; undici keeps
- * a value's trailing whitespace, which is not part of it (RFC 9110 §5.5), so that is skipped.
+ * Transfer-Encoding"); so does this proxy. One field, `chunked` in any case, is accepted, with
+ * trailing spaces (undici keeps them; its parser reads the value as chunked). Not a trailing tab:
+ * llhttp does not take `chunked\t` as chunked and would read the body until close, framing included.
  */
 const knownTransferCoding = (te: string | Array<string>): boolean => {
   if (typeof te !== "string") return false
   if (te === "chunked") return true
   let end = te.length
-  while (end > 0 && (te.charCodeAt(end - 1) === 32 || te.charCodeAt(end - 1) === 9)) end--
+  while (end > 0 && te.charCodeAt(end - 1) === 32) end--
   return end === 7 && te.slice(0, 7).toLowerCase() === "chunked"
 }
 
