@@ -109,9 +109,9 @@ interface Reply {
 }
 
 /** One GET on a fresh connection: origin-form `path`, or absolute-form (forward proxy). */
-const fetchVia = (port: number, path: string) =>
+const fetchVia = (port: number, path: string, headers: Record<string, string> = {}) =>
   new Promise<Reply>((resolve, reject) => {
-    const req = request({ host: "127.0.0.1", port, path, agent: false }, (res) => {
+    const req = request({ host: "127.0.0.1", port, path, agent: false, headers }, (res) => {
       let body = ""
       res.setEncoding("latin1")
       res.on("data", (c) => (body += c))
@@ -133,7 +133,10 @@ describe("filters reload and the cache: stored responses are judged by the rules
         res.writeHead(200, { "content-type": "text/plain", "cache-control": "max-age=0", etag: '"v1"', "content-length": EICAR.length })
         return void res.end(EICAR, "latin1")
       }
-      const [type, body] = url.startsWith("/video") ? ["video/mp4", "...."] : url.startsWith("/eicar") ? ["text/plain", EICAR] : ["text/plain", "clean"]
+      const [type, body] = url.startsWith("/video") ? ["video/mp4", "...."]
+        : url.startsWith("/eicar-big") ? ["text/plain", EICAR + "x".repeat(8192)] // compressible: stored gzip-encoded
+        : url.startsWith("/eicar") ? ["text/plain", EICAR]
+        : ["text/plain", "clean"]
       res.writeHead(200, { "content-type": type, "cache-control": "max-age=300", "content-length": Buffer.byteLength(body, "latin1") })
       res.end(body, "latin1")
     })
@@ -144,6 +147,7 @@ describe("filters reload and the cache: stored responses are judged by the rules
       `server: {port: 0}`,
       `routing: {default_backend: "${origin.url}"}`,
       `cache: {enabled: true}`,
+      `compression: {enabled: true}`,
       `security: {filters_file: "${filters}", allow_private_destinations: ["127.0.0.0/8"]}`,
       `logging: {access_log: false}`,
       `metrics: {enabled: false}`,
@@ -160,6 +164,10 @@ describe("filters reload and the cache: stored responses are judged by the rules
   it("threat: malware stored before inspection was turned on — a reload's content-type and EICAR rules apply to cache hits (reverse and forward)", async () => {
     const forward = `${origin.url}/eicar-forward`
     for (const path of ["/video", "/eicar", forward, "/clean", "/eicar-revalidated"]) expect((await fetchVia(program.port, path)).status, path).toBe(200)
+    const gzip = { "accept-encoding": "gzip" }
+    expect((await fetchVia(program.port, "/eicar-big", gzip)).status).toBe(200)
+    const gzipHit = await fetchVia(program.port, "/eicar-big", gzip)
+    expect(gzipHit.cacheStatus).toContain("hit")
     const hit = await fetchVia(program.port, "/eicar")
     expect(hit.cacheStatus).toContain("hit")
     expect(hit.body).toContain(EICAR)
@@ -182,6 +190,9 @@ describe("filters reload and the cache: stored responses are judged by the rules
       expect(r.body, path).not.toContain(EICAR)
       expect(JSON.parse(r.body).rule, path).toBe("security.inspection.eicar: EICAR-Test-File")
     }
+    // a variant Gatehouse compressed was scanned as identity bytes on its way in: on a hit it is decoded for the scan
+    const compressed = await fetchVia(program.port, "/eicar-big", gzip)
+    expect(compressed.status).toBe(403)
     // what the rules in force pass is still served from the cache
     const clean = await fetchVia(program.port, "/clean")
     expect(clean.status).toBe(200)
