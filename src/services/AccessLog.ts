@@ -3,6 +3,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type { CliAccess, RequestContext } from "../domain/RequestContext.ts"
+import { redactUserinfo } from "../domain/redactUserinfo.ts"
 import { Config } from "./Config.ts"
 import { isoSecond, jsonLineWriter, msText } from "./accessLogBytes.ts"
 
@@ -34,7 +35,8 @@ export const accessEntry = (ctx: RequestContext, durationNs: bigint, kind: strin
   request_id: ctx.id,
   client_ip: ctx.clientIp,
   method: ctx.method,
-  url: ctx.url,
+  // (origin-form, nearly every line, is taken as it is: only an absolute-form target can hold userinfo)
+  url: ctx.url.charCodeAt(0) === 47 /* / */ ? ctx.url : redactUserinfo(ctx.url),
   status: ctx.status,
   bytes_in: ctx.bytesIn,
   bytes_out: ctx.bytesOut,

@@ -28,6 +28,7 @@ import * as Layer from "effect/Layer"
 import type { IncomingMessage } from "node:http"
 import { methodLabel } from "../domain/metricLabels.ts"
 import type { RequestContext } from "../domain/RequestContext.ts"
+import { redactUserinfo } from "../domain/redactUserinfo.ts"
 import { formatTraceparent, parseTraceparent } from "../domain/traceparent.ts"
 import { Config } from "./Config.ts"
 import type { ForwardResult } from "./Upstream.ts"
@@ -81,19 +82,6 @@ class ServerErrorStatus extends Data.TaggedError("ServerErrorStatus")<{ readonly
 
 const KNOWN = (method: string) => methodLabel(method) !== "OTHER"
 
-/**
- * An absolute-form target without its credentials (OTel semconv `url.full`: MUST NOT contain them;
- * `user:password@` becomes `REDACTED:REDACTED@`, a bare `user@` too, so its shape tells nothing).
- */
-const redactUserinfo = (url: string): string => {
-  if (url.indexOf("@") < 0) return url
-  const start = url.indexOf("//") + 2
-  if (start < 2) return url
-  let end = start
-  while (end < url.length && url[end] !== "/" && url[end] !== "?" && url[end] !== "#") end++
-  const last = url.lastIndexOf("@", end - 1)
-  return last < start ? url : `${url.slice(0, start)}REDACTED:REDACTED${url.slice(last)}`
-}
 
 /**
  * W3C Trace Context §3.3: a `tracestate` belongs to the `traceparent` it came with. A trace the proxy

@@ -40,6 +40,19 @@ describe("access log", () => {
     }
   })
 
+  it("credential leak: an absolute-form target's userinfo (refused, 400) is logged REDACTED:REDACTED, as traces export it", async () => {
+    const proxy = await startProxy({ routing: { default_backend: origin.url } })
+    try {
+      const r = await rawRequest(proxy.port, `GET http://user:secretpw@127.0.0.1:${origin.port}/raw?q=1 HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n`)
+      expect(statusOf(r.text)).toBe(400)
+      await expect.poll(() => proxy.entries().length).toBe(1)
+      expect(proxy.entries()[0]!.url).toBe(`http://REDACTED:REDACTED@127.0.0.1:${origin.port}/raw?q=1`)
+      expect(proxy.lines.join("")).not.toContain("secretpw")
+    } finally {
+      await proxy.stop()
+    }
+  })
+
   it("logging.level none silences the application logs only: the access log stays on (logging.access_log switches it)", async () => {
     const on = await startProxy({ routing: { default_backend: origin.url }, logging: { level: "none" } })
     try {
