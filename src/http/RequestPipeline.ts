@@ -375,7 +375,7 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
         ctx.status = res.headersSent ? res.statusCode : 499
         if (recordBodyRefusal(res.req.socket, ctx)) return
         if (!wasCut(res.req.socket)) return
-        if (res.req.complete) ctx.outcome = "write_timeout"
+        if (res.req.complete || (res as RunOwner)[RUN]?.clientBehind === true) ctx.outcome = "write_timeout"
         else {
           ctx.outcome = "read_timeout"
           if (!res.headersSent) ctx.status = 408
@@ -451,6 +451,8 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
         maxForwards: number | undefined = undefined
         /** Max-Forwards: 0 — the proxy answers the OPTIONS / TRACE itself once the checks passed. */
         finalRecipient = false
+        /** The inactivity timeout found the client not reading what was queued for it (upstreamWait). */
+        clientBehind = false
         t0 = 0n
         readonly req: IncomingMessage
         readonly res: ServerResponse
@@ -497,7 +499,7 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
             reason: "timeout",
             upstream: this.ctx.upstream,
             responseStarted: this.res.headersSent,
-            cause: new Error("the upstream stopped reading the request body")
+            cause: new Error("the upstream did not take the request body for max(timeouts.read, timeouts.write)")
           })))
         }
 
@@ -606,7 +608,14 @@ export class RequestPipeline extends Context.Service<RequestPipeline, {
         const run = res === undefined ? undefined : (res as RunOwner)[RUN] as Run | undefined
         if (res === undefined || run === undefined || run.ended) return false
         const req = res.req
-        if (req.complete) return (socket as { writableLength?: number }).writableLength === 0 && !res.writableNeedDrain
+        // the client not reading what is already queued for it is the client's stall, whatever else waits
+        // (a full-duplex exchange: the origin stops taking the body because its answer backs up)
+        const clientBehind = (socket as { writableLength?: number }).writableLength !== 0 || res.writableNeedDrain
+        if (clientBehind) {
+          run.clientBehind = true // (cut as the client's: `write_timeout`, see cutShort)
+          return false
+        }
+        if (req.complete) return true
         // body bytes wait in the request stream: the proxy is not taking them, its upstream is not
         if (req.readableLength === 0 || run.exchange === undefined) return false
         run.upstreamStalled()
@@ -641,7 +650,7 @@ const controlPath = (run: { readonly head: RequestHead | undefined }): string =>
 
 /** The run a response belongs to (one shared 'close' listener instead of a closure per request). */
 const RUN = Symbol("gatehouse/Run")
-interface RunOwner { [RUN]?: { cancel(): void; readonly ended: boolean } }
+interface RunOwner { [RUN]?: { cancel(): void; readonly ended: boolean; readonly clientBehind: boolean } }
 function onResponseClose(this: ServerResponse) {
   // (a run that already ended ignores cancel)
   if (!this.writableFinished) (this as RunOwner)[RUN]?.cancel()

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { request } from "node:http"
-import type { Socket } from "node:net"
+import { connect, type Socket } from "node:net"
 import { startRawOrigin } from "../fixtures/origins.ts"
 import { type RunningProxy, startProxy } from "../fixtures/proxy.ts"
 
@@ -95,5 +95,34 @@ describe("upstream stalls are the upstream's: 504 / upstream_timeout, never blam
     const r = await fetchVia(proxy.port, "/not-reading", 64 * 1024 * 1024)
     expect(r.status).toBe(504)
     expect(await entry("/not-reading")).toMatchObject({ status: 504, outcome: "upstream_timeout" })
+  })
+
+  it("a full-duplex exchange whose client stops reading is the client's stall (write_timeout), not the origin's, though the origin then stops taking the body", async () => {
+    // echoes the chunked body as a chunked response, byte for byte, with backpressure (Node's own
+    // http server buffers a piped response without bound when its client stops reading)
+    const echo = await startRawOrigin((s) => {
+      s.once("data", (d: Buffer) => {
+        s.write("HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
+        s.write(d.subarray(d.indexOf("\r\n\r\n") + 4))
+        s.pipe(s)
+      })
+    })
+    const p = await startProxy({ routing: { default_backend: `http://127.0.0.1:${echo.port}` }, server: { timeouts: { read: "700ms", write: "700ms" }, limits: { max_body_bytes: "256MB" } } })
+    const sock = connect(p.port, "127.0.0.1")
+    try {
+      sock.on("error", () => {})
+      sock.pause() // reads nothing, ever
+      sock.write("POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n")
+      const chunk = Buffer.concat([Buffer.from("4000\r\n"), Buffer.alloc(0x4000, 120), Buffer.from("\r\n")])
+      const pump = () => { while (!sock.destroyed && sock.write(chunk)); }
+      sock.on("drain", pump)
+      pump()
+      await expect.poll(() => p.entries().find((e) => e.url === "/echo"), { timeout: 10_000 }).toBeDefined()
+      expect(p.entries().find((e) => e.url === "/echo")).toMatchObject({ status: 200, outcome: "write_timeout" })
+    } finally {
+      sock.destroy()
+      await p.stop()
+      await echo.close()
+    }
   })
 })
