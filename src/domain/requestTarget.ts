@@ -119,20 +119,49 @@ const pathEnd = (p: string): number => {
  * algorithm would drop it silently, nginx answers 400, and so does Gatehouse (a backend's base path
  * is prepended to this path: a climbing path is an attempt to leave it). A path with no segment
  * starting with "." or "%" (nearly all) comes back as it is after one scan up to the query. `null`
- * when the path holds a "\\" (see BACKSLASH).
+ * when the path holds a "\\", or a dot-segment a backend could find that the "/" split does not (see
+ * BACKSLASH).
  */
 export const removeDotSegments = (path: string): string | undefined | null => {
   const n = path.length
   let dotted = false
+  let hiding = false
   for (let i = 0; i < n; i++) {
     const c = path.charCodeAt(i)
     if (c === 47 /* / */) {
       const next = path.charCodeAt(i + 1)
       if (next === 46 /* . */ || next === 37 /* % */) dotted = true
-    } else if (c === 63 /* ? */ || c === 35 /* # */) break
+    } else if (c === 37 /* % */ || c === 59 /* ; */) hiding = true
+    else if (c === 63 /* ? */ || c === 35 /* # */) break
     else if (c === 92 /* \ */) return null
   }
+  if (hiding && hidesDotSegment(path)) return null
   return dotted && hasDotSegment(path) ? rewriteDotSegments(path) : path
+}
+
+/** "%2f", "%5c" (any case): what a decoding backend reads as a separator. */
+const ENCODED_SEPARATOR = /%2f|%5c/gi
+
+/**
+ * A dot-segment the "/" split does not see but a backend may: behind an encoded separator
+ * ("/..%2f..%2fsecret", "/%2e%2e%5csecret": decoded, they climb) or a path parameter ("/..;/secret":
+ * Tomcat and Spring read "..;" as ".."). nginx decodes before it removes dot-segments and answers
+ * 400 for these; so does Gatehouse, rather than guess how the backend decodes. (Rare: only for a path
+ * holding "%" or ";".)
+ */
+const hidesDotSegment = (path: string): boolean => {
+  const part = path.slice(0, pathEnd(path))
+  const dots = (segments: Array<string>) => {
+    let count = 0
+    for (const s of segments) if (dotSegment(s, 0, s.length) > 0) count++
+    return count
+  }
+  const plain = part.split("/")
+  const opened = part.replace(ENCODED_SEPARATOR, "/").split("/").map((s) => {
+    const semi = s.indexOf(";")
+    return semi < 0 ? s : s.slice(0, semi)
+  })
+  return dots(opened) > dots(plain)
 }
 
 /** Some segment of the path is a dot-segment ("/.well-known/x" has none). */
@@ -168,9 +197,10 @@ export const CLIMBS_ABOVE_ROOT_REASON = "request path climbs above the root with
 const CLIMBS_ABOVE_ROOT: RequestTarget = { form: "invalid", reason: CLIMBS_ABOVE_ROOT_REASON }
 /**
  * "\" is no path character (RFC 3986 §3.3), though Node's parser lets it through; a backend that reads
- * it as "/" (IIS, some frameworks) would see "/..\x" climb where "/.." segments were removed.
+ * it as "/" (IIS, some frameworks) would see "/..\x" climb where "/.." segments were removed. The same
+ * for a dot-segment behind "%2f", "%5c" or a ";" parameter (hidesDotSegment).
  */
-export const BACKSLASH_REASON = "request path holds a \"\\\" (not a path character, RFC 3986 §3.3)"
+export const BACKSLASH_REASON = "request path holds a \"\\\", or a \"..\" behind %2f, %5c or \";\" (RFC 3986 §3.3)"
 const BACKSLASH: RequestTarget = { form: "invalid", reason: BACKSLASH_REASON }
 
 /**

@@ -26,8 +26,15 @@ describe("RFC 3986 §5.2.4 dot-segment removal of origin-form paths (threat: pat
   })
 
   it("segments that only look like dots are kept as they are", () => {
-    for (const p of ["/", "/index.html", "/.well-known/x", "/a/.../b", "/a/..b/c", "/a/b../c", "/%2e%2e%2e", "/a/%2ex", "/a/%2", "/a/%2f../b", "/..;/x"]) {
+    for (const p of ["/", "/index.html", "/.well-known/x", "/a/.../b", "/a/..b/c", "/a/b../c", "/%2e%2e%2e", "/a/%2ex", "/a/%2", "/a/b%2fc", "/a;v=1/b", "/x%5cy", "/a/%252e%252e/b"]) {
       expect(removeDotSegments(p), p).toBe(p)
+    }
+  })
+
+  it("threat: hidden dot-segments — a \"..\" behind %2f / %5c (a decoding backend reads them as separators) or a ;parameter (Tomcat/Spring read \"..;\" as \"..\") is refused, as nginx refuses them", () => {
+    for (const p of ["/a/%2f../b", "/..;/x", "/..;/..;/secret", "/..%2f..%2fsecret", "/a/%2e%2e%5c%2e%2e%5csecret", "/x..%2F..%2F..%2Fsecret", "/a/.;/b", "/a/..%5Cb"]) {
+      expect(removeDotSegments(p), p).toBeNull()
+      expect(classifyTarget(p, "GET", "h"), p).toMatchObject({ form: "invalid" })
     }
   })
 
