@@ -6,7 +6,7 @@
  * token, the request must also name a loopback host, as local control-plane servers (Docker, Jupyter,
  * Vite) check. Pure.
  */
-import { parseAuthority } from "./requestTarget.ts"
+import { parseHost } from "./requestTarget.ts"
 
 /** 127.0.0.0/8 as a dotted quad of decimal parts (what a browser writes; other spellings are refused). */
 const isIpv4Loopback = (h: string): boolean => {
@@ -48,10 +48,19 @@ export const namesLoopbackHost = (target: string, host: string | undefined): boo
     authority = target.slice(from, to)
   }
   if (authority === undefined) return true
-  const parsed = parseAuthority(authority)
+  const parsed = parseHost(authority)
   if (parsed === undefined) return false
-  const h = parsed.hostname
-  return h === "localhost" || h === "::1" || isIpv4Loopback(h)
+  const h = parsed.hostname.endsWith(".") ? parsed.hostname.slice(0, -1) : parsed.hostname
+  return h === "localhost" || isIpv4Loopback(h) || (h.includes(":") && isIpv6Loopback(h))
+}
+
+/** ::1 in any spelling ("0:0:0:0:0:0:0:1"), as the URL parser writes it canonically. */
+const isIpv6Loopback = (h: string): boolean => {
+  try {
+    return new URL(`http://[${h}]/`).hostname === "[::1]"
+  } catch {
+    return false
+  }
 }
 
 /** Why a token-less control request was refused, for the 403's detail. */

@@ -250,9 +250,20 @@ export const classifyTarget = (url: string, method: string, hostHeader: string |
 
 const bracket = (h: string) => (h.includes(":") ? `[${h}]` : h)
 
+/**
+ * A Host field value's authority: `parseAuthority`, with the empty port the grammar allows
+ * ("host:", RFC 3986 `port = *DIGIT`: the scheme's default) read as no port.
+ */
+export const parseHost = (host: string): Authority | undefined => {
+  const a = parseAuthority(host)
+  if (a !== undefined || !host.endsWith(":")) return a
+  const bare = parseAuthority(host.slice(0, -1))
+  return bare !== undefined && bare.port === undefined ? bare : undefined
+}
+
 /** The hostname part of a Host header (lowercased, port and one trailing dot removed). */
 export const hostnameOf = (hostHeader: string): string => {
-  const a = parseAuthority(hostHeader)
+  const a = parseHost(hostHeader)
   const h = a === undefined ? hostHeader.toLowerCase() : a.hostname
   return h.endsWith(".") ? h.slice(0, -1) : h
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { classifyTarget, isValidHost, parseAuthority } from "../../src/domain/requestTarget.ts"
+import { classifyTarget, hostnameOf, isValidHost, parseAuthority } from "../../src/domain/requestTarget.ts"
 
 describe("RFC 9112 §3.2 request-target forms", () => {
   it("origin-form", () => {
@@ -65,6 +65,12 @@ describe("RFC 9112 §3.2 request-target forms", () => {
       expect(isValidHost(host), host).toBe(false)
       expect(classifyTarget("/", "GET", host).form, host).toBe("invalid")
     }
+  })
+
+  it("RFC 3986 §3.2.3: a Host with an empty port (\"host:\") names the host, for the filter and the router as for validation", () => {
+    expect(hostnameOf("good.example:")).toBe("good.example")
+    expect(hostnameOf("[::1]:")).toBe("::1")
+    expect(hostnameOf("Good.Example.:8080")).toBe("good.example")
   })
 
   it("absolute-form: the client's Host is not checked (RFC 9112 §3.2.2: it is replaced by the target's authority)", () => {
