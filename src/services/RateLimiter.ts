@@ -287,17 +287,38 @@ const redisBackend = (redis: RedisModule, settings: RateLimitingSettings, policy
     down = problem
     report(problem, transition)
   }
-  const client = redis.createClient({
-    url: settings.redis_url,
-    disableOfflineQueue: true,
-    socket: {
-      connectTimeout: Math.max(settings.redis_timeout, 1000),
-      reconnectStrategy: (retries: number) => Math.min(50 * 2 ** Math.min(retries, 6), 2000)
-    }
-  })
-  client.on("error", (e: unknown) => setDown(`redis unreachable: ${e instanceof Error ? e.message || e.name : String(e)}`))
-  client.on("ready", () => setDown(undefined))
-  client.connect().catch(() => undefined)
+  const connect = () => {
+    const c = redis.createClient({
+      url: settings.redis_url,
+      disableOfflineQueue: true,
+      socket: {
+        connectTimeout: Math.max(settings.redis_timeout, 1000),
+        reconnectStrategy: (retries: number) => Math.min(50 * 2 ** Math.min(retries, 6), 2000)
+      }
+    })
+    c.on("error", (e: unknown) => setDown(`redis unreachable: ${e instanceof Error ? e.message || e.name : String(e)}`))
+    c.on("ready", () => setDown(undefined))
+    c.connect().catch(() => undefined)
+    return c
+  }
+  let client = connect()
+  /** Bumped when the connection is replaced: a late command of an older one no longer counts as stalled. */
+  let generation = 0
+  let stalledSince = 0
+  /**
+   * A stall this long means the connection answers nothing and will not drop either (a hung server
+   * behind a proxy, a half-open path after a failover): it is replaced by a new one.
+   */
+  const renewAfterMs = Math.max(4 * settings.redis_timeout, 1000)
+  const renew = () => {
+    const old = client
+    generation++
+    stalled = 0
+    client = connect()
+    old.removeAllListeners()
+    old.on("error", () => {})
+    old.destroy()
+  }
   const rate = String(policy.rate)
   const burst = String(policy.burst)
   // (node-redis's `timeout` covers only the wait before the command is written; consume bounds the rest)
@@ -336,19 +357,26 @@ const redisBackend = (redis: RedisModule, settings: RateLimitingSettings, policy
       if (down !== undefined && client.isReady) setDown(undefined)
     },
     /**
-     * `late` outlived redis_timeout: Redis is down (hung, or far too slow). Until it answers or the
-     * connection drops, `stalled()` is true and no command is sent: each would wait the full timeout
+     * `late` outlived redis_timeout: Redis is down (hung, or far too slow). Until it answers, the
+     * connection drops, or `renewAfterMs` passes (then a new connection is made), `stalled()` is true
+     * and no command is sent: each would wait the full timeout
      * and pile up in node-redis's queue. Returns the problem, as the failure's cause.
      */
     timedOut: (late: Promise<Decision>): string => {
+      if (stalled === 0) stalledSince = performance.now()
       stalled++
-      const settled = () => { stalled-- }
+      const gen = generation
+      const settled = () => { if (gen === generation) stalled-- }
       late.then(settled, settled)
       const problem = `redis did not answer within ${settings.redis_timeout}ms`
       setDown(problem)
       return problem
     },
-    stalled: () => stalled > 0,
+    stalled: (): boolean => {
+      if (stalled === 0) return false
+      if (performance.now() - stalledSince >= renewAfterMs) renew() // the next request uses the new connection
+      return true
+    },
     close: () => {
       client.removeAllListeners("ready")
       client.on("error", () => {})

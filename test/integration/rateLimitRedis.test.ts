@@ -5,6 +5,7 @@
  * runs in-process; both share one Redis.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { type AddressInfo, connect, createServer, type Socket } from "node:net"
 import { type Origin, startOrigin } from "../fixtures/origins.ts"
 import { type StartedProgram, startProgram, writeTempConfig } from "../fixtures/program.ts"
 import { type RunningProxy, startProxy } from "../fixtures/proxy.ts"
@@ -170,5 +171,59 @@ describe("rate limiting, redis backend hung (process stopped, connection still o
     expect(backA.headers["ratelimit"]).toMatch(/^limit=50, remaining=(4[0-8]|[1-3]\d)\b/)
     expect(a.output()).toContain("rate-limit backend redis is back")
     expect((await send(b.port, "/health/readiness")).json["details"]).toBeUndefined()
+  })
+})
+
+/**
+ * A TCP relay to Redis whose `mute()` makes the connections it carries answer nothing while they stay
+ * open (a hung server behind a proxy, a half-open path after a failover); new connections work.
+ */
+const startMutingRelay = async (target: number) => {
+  const muted = new Set<Socket>()
+  const sockets = new Set<Socket>()
+  const server = createServer((client) => {
+    const upstream = connect(target, "127.0.0.1")
+    sockets.add(client).add(upstream)
+    client.on("data", (d: Buffer) => { if (!muted.has(client)) upstream.write(d) })
+    upstream.on("data", (d: Buffer) => { if (!muted.has(client)) client.write(d) })
+    for (const s of [client, upstream]) {
+      s.on("error", () => {})
+      s.on("close", () => { client.destroy(); upstream.destroy() })
+    }
+  })
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+  return {
+    url: `redis://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    mute: () => { for (const s of sockets) muted.add(s) },
+    close: () => {
+      for (const s of sockets) s.destroy()
+      return new Promise<void>((resolve) => server.close(() => resolve()))
+    }
+  }
+}
+
+describe("rate limiting, redis connection silent but open", () => {
+  it("threat: a half-open Redis path — the limiter replaces a connection that answers nothing (it stayed 'down' for good, 503 with deny)", async () => {
+    const origin = await startOrigin()
+    const redis = await startRedis()
+    const relay = await startMutingRelay(Number(new URL(redis.url).port))
+    const proxy = await startProxy({
+      routing: { default_backend: origin.url },
+      security: { filters_file: "", rate_limiting: redisLimits("deny", relay.url, { burst: 50, redis_timeout: "200ms" }) }
+    })
+    try {
+      expect((await send(proxy.port, "/r", { localAddress: "127.0.0.4" })).headers["ratelimit"]).toMatch(/^limit=50/)
+      relay.mute()
+      expect((await send(proxy.port, "/r", { localAddress: "127.0.0.4" })).status).toBe(503)
+      // the muted connection never answers nor drops: after 4 × redis_timeout (at least 1 s) a new one is made
+      const back = await eventually(() => send(proxy.port, "/r", { localAddress: "127.0.0.4" }), (r) => r.status === 200)
+      expect(back.status).toBe(200)
+      expect(back.headers["ratelimit"]).toMatch(/^limit=50/)
+    } finally {
+      await proxy.stop()
+      await relay.close()
+      await redis.stop()
+      await origin.close()
+    }
   })
 })
