@@ -23,6 +23,7 @@ import { createHash } from "node:crypto"
 import type { ProxyAuthSettings } from "../domain/config/identity.ts"
 import { ProxyAuthBusy, ProxyAuthRequired } from "../domain/errors.ts"
 import { hashKind, standInHash, verifyPassword } from "../domain/passwordHash.ts"
+import { makeBcryptVerifier } from "./bcryptWorker.ts"
 import { Config } from "./Config.ts"
 
 const CACHE_MAX = 10_000
@@ -89,6 +90,11 @@ export class ProxyAuth extends Context.Service<ProxyAuth, {
       const clock = yield* Clock.Clock
       const users = new Map(Object.entries(settings.users))
       if (users.size === 0) return ProxyAuth.of({ enabled: false, check: () => Effect.void })
+      // bcrypt hashes run in a worker thread (made on the first one), scrypt in libuv's pool
+      const bcryptVerifier = yield* Effect.acquireRelease(
+        Effect.sync(makeBcryptVerifier),
+        (v) => Effect.promise(() => v.close())
+      )
       const hashes = [...users.values()]
       const realm = settings.realm
       const pools = {
@@ -113,7 +119,8 @@ export class ProxyAuth extends Context.Service<ProxyAuth, {
         // timing or by which pool it waits in (see standInHash).
         const against = stored ?? standInHash(hashes, creds.user)
         const started = pools[hashKind(against)](() =>
-          verifyPassword(creds.password, against).then((ok) => ok && stored !== undefined)
+          (hashKind(against) === "bcrypt" ? bcryptVerifier.verify(creds.password, against) : verifyPassword(creds.password, against))
+            .then((ok) => ok && stored !== undefined)
         )
         if (started === undefined) return undefined
         inflight.set(key, started)
