@@ -182,6 +182,8 @@ describe("filters reload and the cache: stored responses are judged by the rules
 
     const video = await fetchVia(program.port, "/video")
     expect(video.status).toBe(403)
+    // RFC 9211 §2.2: a stored response the rules refuse is a plain miss, not a Vary mismatch
+    expect(video.cacheStatus).toContain("fwd=miss")
     expect(JSON.parse(video.body).rule).toBe("security.inspection.blocked_content_types: video/*")
     // a stored body replayed after a 304 is judged too (the origin's 304 carries no body to inspect)
     for (const path of ["/eicar", forward, "/eicar-revalidated"]) {

@@ -166,9 +166,15 @@ export const makeCacheLookup = (deps: CacheLookupDeps) => {
      * response filters in force refuse (stored before a rule existed): the request goes upstream,
      * where that response is inspected as any other (hits, stale and revalidated ones alike).
      */
-    const usable = (entry: StoredResponse | undefined): StoredResponse | undefined =>
-      entry !== undefined && codingAcceptable(req.headers["accept-encoding"], headerOf(entry.headers, "content-encoding")) &&
-        (guard === undefined || guard.stored(entry) === undefined) ? entry : undefined
+    let refusedByRules = false
+    const usable = (entry: StoredResponse | undefined): StoredResponse | undefined => {
+      if (entry === undefined || !codingAcceptable(req.headers["accept-encoding"], headerOf(entry.headers, "content-encoding"))) return undefined
+      if (guard !== undefined && guard.stored(entry) !== undefined) {
+        refusedByRules = true
+        return undefined
+      }
+      return entry
+    }
 
     const serve = (entry: StoredResponse, ageMs: number, status: string, outcome: string): CachePlan => {
       const r = writeStored(res, entry, method, req.headers, ageMs, status)
@@ -310,7 +316,8 @@ export const makeCacheLookup = (deps: CacheLookupDeps) => {
       cache.count.miss()
       return statusOnly(res, forwardStatus({ fwd: "miss", detail: "backend-unavailable" }))
     }
-    return yield* goUpstream(found.uriKnown ? "vary-miss" : "uri-miss", undefined)
+    // (a stored response the rules refuse is no Vary mismatch, RFC 9211 §2.2: a plain miss)
+    return yield* goUpstream(refusedByRules ? "miss" : found.uriKnown ? "vary-miss" : "uri-miss", undefined)
   })
 }
 
