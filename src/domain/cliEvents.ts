@@ -87,10 +87,6 @@ export const makeEventEncoder = () => {
   }
 }
 
-/** Whole output of a stream for the non-streaming answer: text, or base64 with an encoding marker. */
-export const encodeWhole = (bytes: Buffer): { readonly data: string; readonly encoding?: "base64" } =>
-  isUtf8(bytes) ? { data: bytes.toString("utf8") } : { data: bytes.toString("base64"), encoding: "base64" }
-
 /**
  * Output bytes per piece of the non-streaming answer: a multiple of 3, so base64 pieces join without
  * padding; as JSON text a piece is at most 6 × this many characters (`\u0001` per control byte).
@@ -116,7 +112,8 @@ function* stringPieces(bytes: Buffer, base64: boolean): Generator<string> {
 /**
  * The non-streaming answer `{"pid","stdout","stdout_encoding"?,"stderr","stderr_encoding"?,"code",
  * "signal","duration_ms","timed_out","killed"}` as JSON text, in pieces of at most
- * 6 × PIECE_BYTES characters (the same text `encodeWhole` + JSON.stringify give). The output can be up
+ * 6 × PIECE_BYTES characters (each stream's output as text, or as base64 with a `*_encoding` marker
+ * when it is not UTF-8). The output can be up
  * to cli.max_output_bytes, and as one string its JSON (6 characters per control byte, 4/3 as base64)
  * would pass V8's longest string (2^29 - 24 characters, ~512 MiB) far below the limits the
  * configuration accepts: built in pieces, the answer can be sent whatever the output.

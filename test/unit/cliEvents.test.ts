@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { encodeWhole, exitLine, incompleteTail, KILLED_REASONS, makeEventEncoder, startLine } from "../../src/domain/cliEvents.ts"
+import { exitLine, incompleteTail, KILLED_REASONS, makeEventEncoder, startLine, wholeDocumentPieces } from "../../src/domain/cliEvents.ts"
 import { cliOutcome } from "../../src/domain/metricLabels.ts"
 
 const parse = (ndjson: string) => ndjson.split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as Record<string, unknown>)
@@ -47,8 +47,12 @@ describe("cli NDJSON events", () => {
     expect(parse(out)[0]?.data).toBe(text)
   })
   it("encodes a whole output for the non-streaming answer", () => {
-    expect(encodeWhole(Buffer.from("ok"))).toEqual({ data: "ok" })
-    expect(encodeWhole(Buffer.from([0xff]))).toEqual({ data: "/w==", encoding: "base64" })
+    const exit = { code: 0, signal: null, duration_ms: 1, timed_out: false, killed: null }
+    const doc = JSON.parse([...wholeDocumentPieces(7, Buffer.from("ok"), Buffer.from([0xff]), exit)].join(""))
+    expect(doc.stdout).toBe("ok")
+    expect(doc.stdout_encoding).toBeUndefined()
+    expect(doc.stderr).toBe("/w==")
+    expect(doc.stderr_encoding).toBe("base64")
   })
   it("every killed reason is its own metrics outcome label (the access log and the metric agree)", () => {
     for (const killed of KILLED_REASONS) expect(cliOutcome({ exit_code: null, signal: "SIGTERM", killed })).toBe(killed)
